@@ -1,0 +1,326 @@
+"""Kaldi data directories: read, write and validate ``wav.scp``, ``text``, ``utt2spk``, ``spk2utt``,
+optional ``segments`` and ``spk2gender``, following the rules of Kaldi's ``utils/validate_data_dir.sh``:
+
+- every file is sorted in C-locale byte order on its first field, with unique keys;
+- ``utt2spk`` and ``spk2utt`` describe the same mapping, and sorting utterances by speaker gives the same order
+  as sorting them by utterance id (so speaker ids should be prefixes of utterance ids);
+- every utterance has a speaker, a transcript (unless ``require_text=False``) and a recording: an entry of
+  ``wav.scp`` under its own id, or, when ``segments`` exists, a segment ``utt rec start end`` of a recording;
+- ``wav.scp`` values are file paths; shell pipes (``cmd |``) are refused unless ``allow_pipes=True``.
+
+Every error names the file, the line and the utterance (:class:`asrdistill.errors.DataDirError`).
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from asrdistill.errors import DataDirError
+from asrdistill.utils import atomic_path, get_logger
+
+log = get_logger(__name__)
+
+REQUIRED_FILES = ("wav.scp", "utt2spk")
+
+
+@dataclass
+class DataDir:
+    """An in-memory Kaldi data dir (all mappings keyed by utterance or recording id)."""
+
+    path: Path
+    wav_scp: dict[str, str]
+    text: dict[str, str] | None
+    utt2spk: dict[str, str]
+    spk2utt: dict[str, list[str]]
+    segments: dict[str, tuple[str, float, float]] | None = None
+    spk2gender: dict[str, str] | None = None
+    allow_pipes: bool = field(default=False, repr=False)
+
+    @property
+    def utts(self) -> list[str]:
+        return sorted(self.utt2spk, key=_c_key)
+
+    @property
+    def spks(self) -> list[str]:
+        return sorted(self.spk2utt, key=_c_key)
+
+    def recording_of(self, utt: str) -> str:
+        return self.segments[utt][0] if self.segments is not None else utt
+
+    def __len__(self) -> int:
+        return len(self.utt2spk)
+
+
+def _c_key(s: str) -> bytes:
+    """Sort key equal to ``LC_ALL=C sort`` on the field."""
+    return s.encode("utf-8")
+
+
+def _read_table(path: Path, min_fields: int, max_fields: int | None = None,
+                what: str = "utterance") -> list[tuple[int, str, list[str]]]:
+    """Read ``key rest...`` lines; check sorting, uniqueness and field counts. Returns (lineno, key, fields)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataDirError(str(path), None, f"cannot read: {err.strerror}") from None
+    rows: list[tuple[int, str, list[str]]] = []
+    prev: str | None = None
+    for lineno, line_bytes in enumerate(raw.split(b"\n"), start=1):
+        if not line_bytes.strip():
+            if line_bytes == b"" and lineno == raw.count(b"\n") + 1:
+                continue  # the end of the file
+            raise DataDirError(str(path), lineno, "empty line")
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataDirError(str(path), lineno, "line is not valid UTF-8") from None
+        if line.endswith("\r"):
+            raise DataDirError(str(path), lineno, "line ends in a carriage return (DOS line ending)")
+        fields = line.split()
+        key = fields[0]
+        if len(fields) < min_fields or (max_fields is not None and len(fields) > max_fields):
+            want = f"{min_fields}" if max_fields == min_fields else f"at least {min_fields}"
+            raise DataDirError(str(path), lineno, f"expected {want} fields, found {len(fields)}",
+                               key if what == "utterance" else None)
+        if prev is not None:
+            if key == prev:
+                raise DataDirError(str(path), lineno, f"duplicate {what} id {key!r}",
+                                   key if what == "utterance" else None)
+            if _c_key(key) < _c_key(prev):
+                raise DataDirError(str(path), lineno,
+                                   f"not sorted: {key!r} comes after {prev!r} (sort with LC_ALL=C sort)",
+                                   key if what == "utterance" else None)
+        prev = key
+        rows.append((lineno, key, fields))
+    return rows
+
+
+def _rest_of_line(path: Path, lineno: int) -> str:
+    line = path.read_bytes().split(b"\n")[lineno - 1].decode("utf-8")
+    parts = line.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_text: bool = True,
+                  check_audio_exists: bool = True) -> DataDir:
+    """Read and validate the Kaldi data dir at ``path``; raise :class:`DataDirError` on the first problem."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataDirError(str(path), None, "not a directory")
+    for name in REQUIRED_FILES:
+        if not (path / name).is_file():
+            raise DataDirError(str(path / name), None, "missing (a Kaldi data dir needs wav.scp and utt2spk)")
+
+    utt2spk_rows = _read_table(path / "utt2spk", 2, 2)
+    utt2spk = {key: fields[1] for _, key, fields in utt2spk_rows}
+    utt_line = {key: lineno for lineno, key, _ in utt2spk_rows}
+    if not utt2spk:
+        raise DataDirError(str(path / "utt2spk"), None, "no utterances")
+
+    # Kaldi requires that sorting by speaker gives the same utterance order as sorting by utterance.
+    by_spk = sorted(utt2spk, key=lambda u: (_c_key(utt2spk[u]), _c_key(u)))
+    by_utt = [key for _, key, _ in utt2spk_rows]
+    if by_spk != by_utt:
+        bad = next(u for u, v in zip(by_utt, by_spk) if u != v)
+        raise DataDirError(str(path / "utt2spk"), utt_line[bad],
+                           "utterances sorted by speaker are not in utterance order; make speaker ids prefixes "
+                           "of utterance ids (Kaldi's rule, see utils/validate_data_dir.sh)", bad)
+
+    spk2utt_expected: dict[str, list[str]] = {}
+    for utt in by_utt:
+        spk2utt_expected.setdefault(utt2spk[utt], []).append(utt)
+    if (path / "spk2utt").is_file():
+        spk2utt_rows = _read_table(path / "spk2utt", 2, None, what="speaker")
+        for lineno, spk, fields in spk2utt_rows:
+            utts = fields[1:]
+            if spk not in spk2utt_expected:
+                raise DataDirError(str(path / "spk2utt"), lineno, f"speaker {spk!r} has no utterance in utt2spk")
+            if utts != spk2utt_expected[spk]:
+                extra = sorted(set(utts) ^ set(spk2utt_expected[spk]))
+                raise DataDirError(str(path / "spk2utt"), lineno,
+                                   f"speaker {spk!r} does not match utt2spk (differs on {extra[:3] or 'order'})",
+                                   extra[0] if extra else None)
+        missing = set(spk2utt_expected) - {spk for _, spk, _ in spk2utt_rows}
+        if missing:
+            raise DataDirError(str(path / "spk2utt"), None, f"speakers missing: {sorted(missing)[:5]}")
+    else:
+        log.warning("%s: no spk2utt; derived from utt2spk", path)
+
+    segments = None
+    if (path / "segments").is_file():
+        segments = {}
+        for lineno, utt, fields in _read_table(path / "segments", 4, 4):
+            try:
+                start, end = float(fields[2]), float(fields[3])
+            except ValueError:
+                raise DataDirError(str(path / "segments"), lineno, "start and end must be numbers (seconds)",
+                                   utt) from None
+            if start < 0 or (end != -1 and end <= start):
+                raise DataDirError(str(path / "segments"), lineno, f"bad times: start {start}, end {end}", utt)
+            segments[utt] = (fields[1], start, end)
+
+    wav_scp: dict[str, str] = {}
+    for lineno, rec, fields in _read_table(path / "wav.scp", 2, None, what="recording"):
+        value = _rest_of_line(path / "wav.scp", lineno)
+        if value.endswith("|"):
+            if not allow_pipes:
+                raise DataDirError(str(path / "wav.scp"), lineno,
+                                   f"recording {rec!r} is a shell pipe ({value!r}); pipes are refused unless "
+                                   "explicitly enabled (--allow-pipes), since they run arbitrary commands")
+        elif len(fields) != 2:
+            raise DataDirError(str(path / "wav.scp"), lineno,
+                               f"recording {rec!r}: expected 'id path' (paths with spaces are not supported)")
+        elif check_audio_exists and not _resolve(path, value).is_file():
+            raise DataDirError(str(path / "wav.scp"), lineno, f"recording {rec!r}: audio file {value} not found")
+        wav_scp[rec] = value
+
+    text = None
+    if (path / "text").is_file():
+        text = {}
+        for lineno, utt, _ in _read_table(path / "text", 1, None):
+            words = _rest_of_line(path / "text", lineno)
+            if not words:
+                log.warning("%s:%d (utterance %s): empty transcript", path / "text", lineno, utt)
+            text[utt] = words
+    elif require_text:
+        raise DataDirError(str(path / "text"), None, "missing (transcripts are required here)")
+
+    # Cross-file consistency.
+    for utt in by_utt:
+        if text is not None and utt not in text:
+            raise DataDirError(str(path / "text"), None, "utterance in utt2spk has no transcript", utt)
+        if segments is not None:
+            if utt not in segments:
+                raise DataDirError(str(path / "segments"), None, "utterance in utt2spk has no segment", utt)
+            if segments[utt][0] not in wav_scp:
+                raise DataDirError(str(path / "wav.scp"), None,
+                                   f"recording {segments[utt][0]!r} of the segment is not in wav.scp", utt)
+        elif utt not in wav_scp:
+            raise DataDirError(str(path / "wav.scp"), None, "utterance in utt2spk has no entry in wav.scp", utt)
+    for name, table in (("text", text), ("segments", segments)):
+        if table is not None:
+            extra = [u for u in table if u not in utt2spk]
+            if extra:
+                raise DataDirError(str(path / name), None, "utterance not in utt2spk", extra[0])
+
+    spk2gender = None
+    if (path / "spk2gender").is_file():
+        spk2gender = {}
+        for lineno, spk, fields in _read_table(path / "spk2gender", 2, 2, what="speaker"):
+            if fields[1] not in ("m", "f"):
+                raise DataDirError(str(path / "spk2gender"), lineno, f"gender must be m or f, got {fields[1]!r}")
+            spk2gender[spk] = fields[1]
+
+    return DataDir(path=path, wav_scp=wav_scp, text=text, utt2spk=utt2spk, spk2utt=spk2utt_expected,
+                   segments=segments, spk2gender=spk2gender, allow_pipes=allow_pipes)
+
+
+def validate_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_text: bool = True) -> DataDir:
+    """Alias of :func:`read_data_dir` for readability at call sites that only check."""
+    return read_data_dir(path, allow_pipes=allow_pipes, require_text=require_text)
+
+
+def _check_id(value: str, what: str) -> None:
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"{what} id {value!r} is empty or contains whitespace")
+
+
+def write_data_dir(path: str | os.PathLike, wav_scp: dict[str, str], text: dict[str, str] | None,
+                   utt2spk: dict[str, str], segments: dict[str, tuple[str, float, float]] | None = None,
+                   spk2gender: dict[str, str] | None = None, extra_files: dict[str, str] | None = None) -> Path:
+    """Write a sorted Kaldi data dir atomically (the directory appears complete or not at all).
+
+    ``extra_files`` maps other file names (e.g. ``phones.ctm``) to their full text.
+    """
+    path = Path(path)
+    for utt, spk in utt2spk.items():
+        _check_id(utt, "utterance")
+        _check_id(spk, "speaker")
+
+    def table(d: dict[str, str]) -> str:
+        return "".join(f"{k} {d[k]}\n" for k in sorted(d, key=_c_key))
+
+    spk2utt: dict[str, list[str]] = {}
+    for utt in sorted(utt2spk, key=_c_key):
+        spk2utt.setdefault(utt2spk[utt], []).append(utt)
+    with atomic_path(path) as tmp:
+        tmp.mkdir()
+        (tmp / "wav.scp").write_text(table(wav_scp))
+        (tmp / "utt2spk").write_text(table(utt2spk))
+        (tmp / "spk2utt").write_text(table({s: " ".join(u) for s, u in spk2utt.items()}))
+        if text is not None:
+            (tmp / "text").write_text(table(text))
+        if segments is not None:
+            (tmp / "segments").write_text(
+                table({u: f"{r} {s:.3f} {e:.3f}" for u, (r, s, e) in segments.items()}))
+        if spk2gender is not None:
+            (tmp / "spk2gender").write_text(table(spk2gender))
+        for name, content in (extra_files or {}).items():
+            (tmp / name).write_text(content)
+    return path
+
+
+def copy_data_dir(src: DataDir, dest: str | os.PathLike, extra_files: Iterable[str] = ()) -> Path:
+    """Write a validated copy of ``src`` to ``dest``; audio paths are made absolute. ``extra_files`` are copied."""
+    wav_scp = {r: (v if v.endswith("|") else str(_resolve(src.path, v))) for r, v in src.wav_scp.items()}
+    extras = {name: (src.path / name).read_text() for name in extra_files if (src.path / name).is_file()}
+    return write_data_dir(dest, wav_scp, src.text, src.utt2spk, src.segments, src.spk2gender, extras)
+
+
+def _resolve(data_dir: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else (Path.cwd() / p)
+
+
+def _read_audio_bytes_or_path(dd: DataDir, rec: str) -> tuple[np.ndarray, int]:
+    import soundfile
+
+    value = dd.wav_scp[rec]
+    try:
+        if value.endswith("|"):
+            if not dd.allow_pipes:
+                raise DataDirError(str(dd.path / "wav.scp"), None, "shell pipes are not enabled", rec)
+            proc = subprocess.run(value[:-1], shell=True, capture_output=True)
+            if proc.returncode != 0:
+                raise DataDirError(str(dd.path / "wav.scp"), None,
+                                   f"command {value!r} failed ({proc.returncode}): "
+                                   f"{proc.stderr.decode(errors='replace')[-300:]}", rec)
+            source: object = io.BytesIO(proc.stdout)
+        else:
+            source = str(_resolve(dd.path, value))
+        samples, rate = soundfile.read(source, dtype="int16", always_2d=True)
+    except soundfile.LibsndfileError as err:
+        raise DataDirError(str(dd.path / "wav.scp"), None, f"cannot read audio of recording {rec!r}: {err}",
+                           rec) from None
+    if samples.shape[1] != 1:
+        log.debug("recording %s has %d channels; using the first", rec, samples.shape[1])
+    return samples[:, 0].astype(np.float32), int(rate)
+
+
+def load_utterance_audio(dd: DataDir, utt: str) -> tuple[np.ndarray, int]:
+    """Samples of ``utt`` as float32 at int16 scale (as Kaldi reads WAV files) and the sample rate."""
+    rec = dd.recording_of(utt)
+    samples, rate = _read_audio_bytes_or_path(dd, rec)
+    if dd.segments is not None:
+        _, start, end = dd.segments[utt]
+        first = int(round(start * rate))
+        last = len(samples) if end == -1 else int(round(end * rate))
+        if first >= len(samples):
+            raise DataDirError(str(dd.path / "segments"), None,
+                               f"segment starts at {start}s, after the end of recording {rec!r} "
+                               f"({len(samples) / rate:.2f}s)", utt)
+        samples = samples[first:last]
+    return samples, rate
+
+
+def iter_utterance_audio(dd: DataDir, utts: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray, int]]:
+    """Yield ``(utt, samples, sample_rate)`` in sorted utterance order (or the order of ``utts``)."""
+    for utt in (dd.utts if utts is None else utts):
+        samples, rate = load_utterance_audio(dd, utt)
+        yield utt, samples, rate

@@ -1,0 +1,150 @@
+"""A ctypes wrapper around the libespeak-ng bundled by ``espeakng-loader``.
+
+One :class:`Espeak` object per process (the library keeps global state): it initialises
+espeak-ng in synchronous mode with phoneme events on, collects the 22050 Hz int16 samples the
+synth callback delivers, and returns them together with the phoneme events (each phone's
+espeak mnemonic and its start time in ms on the audio's time axis).
+``phonemize`` gives a word's phonemes as espeak mnemonics via ``espeak_TextToPhonemes``.
+"""
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import numpy as np
+
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+INITIALIZE_PHONEME_EVENTS = 0x0001
+INITIALIZE_DONT_EXIT = 0x8000
+CHARS_UTF8 = 1
+POS_CHARACTER = 1
+EVENT_LIST_TERMINATED = 0
+EVENT_WORD = 1
+EVENT_END = 5
+EVENT_MSG_TERMINATED = 6
+EVENT_PHONEME = 7
+PARAM_RATE, PARAM_VOLUME, PARAM_PITCH, PARAM_RANGE = 1, 2, 3, 4
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                  ctypes.POINTER(_Event))
+
+
+@dataclass
+class Synthesis:
+    """One synthesised utterance: int16 samples at ``sample_rate`` and its phoneme events.
+
+    ``phones`` is a list of (espeak mnemonic, start ms); ``words`` a list of (text position, start ms).
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    phones: list[tuple[str, int]]
+    words: list[tuple[int, int]]
+
+
+class Espeak:
+    """espeak-ng through ctypes (synchronous output, phoneme events on)."""
+
+    def __init__(self) -> None:
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        data_path = espeakng_loader.get_data_path().encode()
+        self.sample_rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path,
+                                                 INITIALIZE_PHONEME_EVENTS | INITIALIZE_DONT_EXIT)
+        if self.sample_rate <= 0:
+            raise RuntimeError(f"espeak_Initialize failed ({self.sample_rate}); data path {data_path!r}")
+        self._lib = lib
+        self._chunks: list[np.ndarray] = []
+        self._phones: list[tuple[str, int]] = []
+        self._words: list[tuple[int, int]] = []
+        self._callback = _SynthCallback(self._on_synth)  # keep a reference: C holds the pointer
+        lib.espeak_SetSynthCallback(self._callback)
+        self._voice: bytes | None = None
+
+    def _on_synth(self, wav, num_samples, events) -> int:
+        if num_samples > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+        i = 0
+        while events[i].type != EVENT_LIST_TERMINATED:
+            ev = events[i]
+            if ev.type == EVENT_PHONEME:
+                self._phones.append((ev.id.string.decode("ascii", "replace"), ev.audio_position))
+            elif ev.type == EVENT_WORD:
+                self._words.append((ev.text_position, ev.audio_position))
+            i += 1
+        return 0
+
+    def set_voice(self, name: str) -> None:
+        """Select a voice such as ``en-us+f3`` (language + variant)."""
+        raw = name.encode()
+        if raw != self._voice:
+            if self._lib.espeak_SetVoiceByName(raw) != 0:
+                raise ValueError(f"espeak-ng has no voice {name!r}")
+            self._voice = raw
+
+    def set_parameters(self, rate: int, pitch: int, pitch_range: int, volume: int = 80) -> None:
+        """Rate in words per minute, pitch and pitch range 0-100, volume 0-200."""
+        for param, value in ((PARAM_RATE, rate), (PARAM_PITCH, pitch), (PARAM_RANGE, pitch_range),
+                             (PARAM_VOLUME, volume)):
+            if self._lib.espeak_SetParameter(param, int(value), 0) != 0:
+                raise ValueError(f"espeak_SetParameter({param}, {value}) failed")
+
+    def synthesize(self, text: str) -> Synthesis:
+        """Speak ``text`` with the current voice and parameters."""
+        self._chunks, self._phones, self._words = [], [], []
+        raw = text.encode("utf-8") + b"\0"
+        buf = ctypes.create_string_buffer(raw)
+        rc = self._lib.espeak_Synth(buf, len(raw), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
+        if rc != 0:
+            raise RuntimeError(f"espeak_Synth failed ({rc}) on {text!r}")
+        self._lib.espeak_Synchronize()
+        samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        return Synthesis(samples.astype(np.int16), self.sample_rate, self._phones, self._words)
+
+    def phonemize(self, text: str) -> list[list[str]]:
+        """Phonemes of ``text`` as espeak mnemonics (stress marks kept), one list per output word.
+
+        More than one list means espeak expanded the text (numbers, abbreviations, roman numerals).
+        """
+        raw = ctypes.c_char_p(text.encode("utf-8"))
+        ptr = ctypes.pointer(raw)
+        words: list[list[str]] = []
+        # bits 8-23: separator between phonemes ('_'); espeak mnemonics (not IPA)
+        mode = ord("_") << 8
+        while raw.value:
+            out = self._lib.espeak_TextToPhonemes(ptr, CHARS_UTF8, mode)
+            if out is None:
+                break
+            for chunk in out.decode("utf-8").split():
+                phones = [p for p in chunk.split("_") if p]
+                if phones:
+                    words.append(phones)
+        return words

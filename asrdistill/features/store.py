@@ -1,0 +1,101 @@
+"""The frame store: all CMVN-applied frames of a feature dir in one float32 memory-mapped array.
+
+``frames.f32`` holds the frames of every utterance, in sorted utterance order, concatenated into a
+raw little-endian float32 array [N, D]; ``frames.json`` holds ``dim``, ``utts`` and ``offsets``
+(U+1 int64 values: the frames of ``utts[i]`` are rows ``offsets[i]:offsets[i+1]``). Training reads
+frames by index straight from the map, without parsing Kaldi archives.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from asrdistill.errors import UserFacingError
+
+FRAMES_FILE = "frames.f32"
+INDEX_FILE = "frames.json"
+DTYPE = np.dtype("<f4")
+
+
+def write_index(directory: str | os.PathLike, utts: Sequence[str], offsets: np.ndarray, dim: int,
+                extra: dict[str, Any] | None = None) -> None:
+    """Write ``frames.json`` (plain write: the caller writes the whole dir under a temp name)."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    if len(offsets) != len(utts) + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+        raise ValueError("offsets must be U+1 non-decreasing values starting at 0")
+    index = {"dim": int(dim), "dtype": "float32", "utts": list(utts), "offsets": [int(o) for o in offsets]}
+    index.update(extra or {})
+    Path(directory, INDEX_FILE).write_text(json.dumps(index) + "\n")
+
+
+def open_frames_for_writing(directory: str | os.PathLike, num_frames: int, dim: int) -> np.ndarray:
+    """Create ``frames.f32`` of [num_frames, dim] (zeros) and return a writable memory map of it."""
+    path = Path(directory, FRAMES_FILE)
+    if num_frames == 0:
+        path.write_bytes(b"")
+        return np.zeros((0, dim), dtype=DTYPE)
+    return np.memmap(path, dtype=DTYPE, mode="w+", shape=(num_frames, dim))
+
+
+class FrameStore:
+    """Read access to a feature dir's ``frames.f32`` / ``frames.json``.
+
+    Attributes: ``utts`` (sorted utterance ids), ``offsets`` (int64 [U+1]), ``frames`` (read-only
+    memory map [N, D]), ``dim``, ``num_frames``, plus the rest of ``frames.json`` in ``info``.
+    """
+
+    def __init__(self, feat_dir: str | os.PathLike):
+        self.path = Path(feat_dir)
+        index_path = self.path / INDEX_FILE
+        frames_path = self.path / FRAMES_FILE
+        if not index_path.is_file() or not frames_path.is_file():
+            raise UserFacingError(f"{self.path}: no frame store here ({INDEX_FILE} and {FRAMES_FILE} needed; "
+                                  f"run `asrdistill compute-feats` first)")
+        info = json.loads(index_path.read_text())
+        self.info: dict[str, Any] = info
+        self.dim: int = int(info["dim"])
+        self.utts: list[str] = list(info["utts"])
+        self.offsets: np.ndarray = np.asarray(info["offsets"], dtype=np.int64)
+        if len(self.offsets) != len(self.utts) + 1:
+            raise UserFacingError(f"{index_path}: {len(self.offsets)} offsets for {len(self.utts)} utterances")
+        self.num_frames: int = int(self.offsets[-1])
+        expected = self.num_frames * self.dim * DTYPE.itemsize
+        size = frames_path.stat().st_size
+        if size != expected:
+            raise UserFacingError(f"{frames_path}: {size} bytes, expected {expected} "
+                                  f"({self.num_frames} frames x {self.dim} dims x 4)")
+        if self.num_frames == 0:
+            self.frames = np.zeros((0, self.dim), dtype=DTYPE)
+        else:
+            self.frames = np.memmap(frames_path, dtype=DTYPE, mode="r", shape=(self.num_frames, self.dim))
+        self._pos = {u: i for i, u in enumerate(self.utts)}
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __contains__(self, utt: object) -> bool:
+        return utt in self._pos
+
+    def index(self, utt: str) -> int:
+        """Position of ``utt`` in :attr:`utts` (a KeyError naming the utterance if absent)."""
+        try:
+            return self._pos[utt]
+        except KeyError:
+            raise KeyError(f"utterance {utt!r} is not in the frame store {self.path}") from None
+
+    def get(self, utt: str) -> np.ndarray:
+        """The CMVN-applied frames [T, D] of ``utt`` (a view into the memory map)."""
+        i = self.index(utt)
+        return self.frames[self.offsets[i]:self.offsets[i + 1]]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Frames per utterance (int64 [U])."""
+        return np.diff(self.offsets)
+
+    def __repr__(self) -> str:
+        return f"FrameStore({str(self.path)!r}, utts={len(self)}, frames={self.num_frames}, dim={self.dim})"
