@@ -1,0 +1,274 @@
+"""Feature extraction for a whole data dir: fbank, per-speaker CMVN and the frame store, in parallel.
+
+:func:`compute_features` reads a Kaldi data dir and writes a feature dir (layout in the project
+conventions): ``feats.ark``/``feats.scp`` (raw fbank, Kaldi-readable), ``cmvn.ark``/``cmvn.scp``
+(per-speaker stats), ``utt2num_frames``, ``fbank.json`` (the config, bound to the data's sample rate)
+and the frame store ``frames.f32``/``frames.json`` of CMVN-applied frames.
+
+The sorted utterances are split into contiguous chunks handled by ``nj`` worker processes; each
+writes its own archive and raw float32 piece and returns its speakers' partial CMVN stats. The parent
+then merges the pieces in order. Everything is built in a temporary directory that replaces
+``feat_dir`` only on success; the completion marker is written last, and a finished dir is left alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asrdistill.errors import UserFacingError
+from asrdistill.features.cmvn import apply_cmvn, cmvn_stats
+from asrdistill.features.fbank import FbankConfig
+from asrdistill.features.store import open_frames_for_writing, write_index
+from asrdistill.utils import atomic_path, get_logger, is_done, mark_done
+
+log = get_logger(__name__)
+
+CHUNKS_PER_JOB = 4  # more chunks than jobs: finer progress and better load balance
+
+
+@dataclass
+class FeatureSummary:
+    """What :func:`compute_features` did (or found done already)."""
+
+    utterances: int
+    frames: int
+    seconds: float  # of audio
+    wall_seconds: float
+    frames_per_second: float
+    sample_rate: int = 0
+    skipped: list[str] = field(default_factory=list)  # utterances too short for one frame
+    already_done: bool = False
+
+    def __str__(self) -> str:
+        done = " (already done)" if self.already_done else ""
+        return (f"{self.utterances} utterances, {self.frames} frames, {self.seconds / 3600:.2f} h of "
+                f"{self.sample_rate} Hz audio in {self.wall_seconds:.1f} s ({self.frames_per_second:.0f} frames/s)"
+                f"{done}" + (f"; {len(self.skipped)} too short, skipped" if self.skipped else ""))
+
+
+@dataclass
+class _ChunkResult:
+    utts: list[str]  # utterances with at least one frame, in order
+    num_frames: list[int]
+    num_samples: int
+    sample_rate: int | None
+    rate_utt: str | None  # the first utterance of the chunk, whose rate is sample_rate
+    skipped: list[str]
+    spk_stats: dict[str, np.ndarray]
+
+
+def _split_chunks(items: list[str], num_chunks: int) -> list[list[str]]:
+    num_chunks = max(1, min(num_chunks, len(items)))
+    bounds = np.linspace(0, len(items), num_chunks + 1).round().astype(int)
+    return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+
+def _mixed_rate_error(utt: str, rate: int, first_utt: str, first_rate: int) -> UserFacingError:
+    return UserFacingError(f"utterance {utt} is sampled at {rate} Hz but utterance {first_utt} at {first_rate} Hz; "
+                           "all utterances of a data dir must share one sample rate (resample the audio)")
+
+
+def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads: int | None) -> _ChunkResult:
+    """Worker: fbank of ``utts`` into ``piece``.ark/.scp (Kaldi) and ``piece``.f32 (raw float32)."""
+    import kaldiio
+    import torch
+
+    from asrdistill.data.kaldi_dir import load_utterance_audio
+    from asrdistill.features.fbank import compute_fbank
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    result = _ChunkResult([], [], 0, None, None, [], {})
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{piece}.ark,{piece}.scp") as ark, open(f"{piece}.f32", "wb") as raw:
+            for utt in utts:
+                samples, rate = load_utterance_audio(dd, utt)
+                if result.sample_rate is None:
+                    result.sample_rate, result.rate_utt = rate, utt
+                elif rate != result.sample_rate:
+                    raise _mixed_rate_error(utt, rate, result.rate_utt, result.sample_rate)
+                if config.sample_rate is not None and rate != config.sample_rate:
+                    raise UserFacingError(f"utterance {utt} is sampled at {rate} Hz but the fbank config asks "
+                                          f"for {config.sample_rate} Hz")
+                result.num_samples += len(samples)
+                feats = compute_fbank(samples, rate, config)
+                if len(feats) == 0:
+                    result.skipped.append(utt)
+                    continue
+                ark(utt, feats)
+                np.ascontiguousarray(feats, dtype="<f4").tofile(raw)
+                spk = dd.utt2spk[utt]
+                stats = cmvn_stats(feats)
+                if spk in result.spk_stats:
+                    result.spk_stats[spk] += stats
+                else:
+                    result.spk_stats[spk] = stats
+                result.utts.append(utt)
+                result.num_frames.append(len(feats))
+    except UserFacingError as err:
+        # DataDirError's constructor does not survive pickling between processes; keep its message.
+        raise UserFacingError(str(err)) from None
+    return result
+
+
+def _read_scp(path: Path) -> list[tuple[str, str, int]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        key, loc = line.split(maxsplit=1)
+        ark, _, offset = loc.rpartition(":")
+        rows.append((key, ark, int(offset)))
+    return rows
+
+
+def _write_scp(path: Path, rows: list[tuple[str, str, int]]) -> None:
+    path.write_text("".join(f"{key} {ark}:{offset}\n" for key, ark, offset in rows))
+
+
+def _check_done_dir(feat_dir: Path, config: FbankConfig, norm_vars: bool) -> FeatureSummary:
+    info = json.loads((feat_dir / ".done").read_text() or "{}")
+    done_cfg = json.loads((feat_dir / "fbank.json").read_text())
+    want = config.to_dict()
+    if want["sample_rate"] is None:
+        want["sample_rate"] = done_cfg.get("sample_rate")
+    if want != done_cfg or bool(info.get("norm_vars")) != bool(norm_vars):
+        raise UserFacingError(f"{feat_dir} holds features made with other options (fbank.json / norm_vars); "
+                              "remove the directory to recompute them")
+    summary = FeatureSummary(**info["summary"])
+    summary.already_done = True
+    return summary
+
+
+def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, nj: int = 2,
+                     config: FbankConfig = FbankConfig(), norm_vars: bool = False,
+                     allow_pipes: bool = False, progress: bool = True) -> FeatureSummary:
+    """Compute fbank, per-speaker CMVN stats and the frame store of ``data_dir`` into ``feat_dir``.
+
+    Idempotent: a ``feat_dir`` with its completion marker is returned as is (an error if it was made
+    with other options). Utterances too short for one frame are skipped with a warning.
+    """
+    from tqdm import tqdm
+
+    from asrdistill.data.kaldi_dir import read_data_dir
+
+    feat_dir = Path(feat_dir).absolute()
+    if is_done(feat_dir):
+        summary = _check_done_dir(feat_dir, config, norm_vars)
+        log.info("%s: features already complete (%s); nothing to do", feat_dir, summary)
+        return summary
+    if nj < 1:
+        raise UserFacingError(f"--nj must be at least 1, got {nj}")
+
+    start = time.perf_counter()
+    dd = read_data_dir(data_dir, allow_pipes=allow_pipes, require_text=False)
+    utts = dd.utts
+    chunks = _split_chunks(utts, nj * CHUNKS_PER_JOB if nj > 1 else min(len(utts), 8))
+    nj = min(nj, len(chunks))
+    log.info("%s -> %s: %d utterances, %d jobs", data_dir, feat_dir, len(utts), nj)
+
+    with atomic_path(feat_dir) as tmp:
+        tmp.mkdir()
+        pieces_dir = tmp / "pieces"
+        pieces_dir.mkdir()
+        pieces = [str(pieces_dir / f"{i:04d}") for i in range(len(chunks))]
+        results: list[_ChunkResult | None] = [None] * len(chunks)
+        bar = tqdm(total=len(utts), desc="fbank", unit="utt", disable=not progress)
+        if nj == 1:
+            for i, chunk in enumerate(chunks):
+                results[i] = _extract_chunk(dd, chunk, config, pieces[i], None)
+                bar.update(len(chunk))
+        else:
+            import multiprocessing
+
+            # spawn, not fork: a forked torch process can hang on locks its parent's threads held.
+            with ProcessPoolExecutor(nj, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {pool.submit(_extract_chunk, dd, chunk, config, pieces[i], 1): i
+                           for i, chunk in enumerate(chunks)}
+                pending = set(futures)
+                try:
+                    while pending:
+                        finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                        for fut in finished:
+                            results[futures[fut]] = fut.result()  # re-raises a worker's error
+                            bar.update(len(chunks[futures[fut]]))
+                except BaseException:
+                    for fut in pending:
+                        fut.cancel()
+                    raise
+        bar.close()
+        assert all(r is not None for r in results)
+
+        # One sample rate for the whole dir.
+        first = next(r for r in results if r.sample_rate is not None)
+        for r in results:
+            if r.sample_rate != first.sample_rate:
+                raise _mixed_rate_error(r.rate_utt, r.sample_rate, first.rate_utt, first.sample_rate)
+        rate = int(first.sample_rate)
+        bound = config.with_sample_rate(rate)
+
+        skipped = [u for r in results for u in r.skipped]
+        for utt in skipped:
+            log.warning("utterance %s is shorter than one frame (%.0f ms); skipped", utt, bound.frame_length_ms)
+        kept = [u for r in results for u in r.utts]
+        lengths = np.array([n for r in results for n in r.num_frames], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        if not kept:
+            raise UserFacingError(f"{data_dir}: no utterance is long enough for a single frame")
+
+        # Per-speaker CMVN stats (Kaldi format, float64).
+        import kaldiio
+
+        spk_stats: dict[str, np.ndarray] = {}
+        for r in results:
+            for spk, stats in r.spk_stats.items():
+                spk_stats[spk] = spk_stats[spk] + stats if spk in spk_stats else stats.copy()
+        spks = sorted(spk_stats, key=lambda s: s.encode())
+        kaldiio.save_ark(str(tmp / "cmvn.ark"), {s: spk_stats[s] for s in spks}, scp=str(tmp / "cmvn.scp"))
+        _write_scp(tmp / "cmvn.scp", [(k, str(feat_dir / "cmvn.ark"), off) for k, _, off in _read_scp(tmp / "cmvn.scp")])
+
+        # Raw fbank archive: the pieces concatenated, scp offsets shifted.
+        scp_rows: list[tuple[str, str, int]] = []
+        base = 0
+        with open(tmp / "feats.ark", "wb") as out:
+            for piece in pieces:
+                with open(f"{piece}.ark", "rb") as f:
+                    shutil.copyfileobj(f, out)
+                scp_rows += [(k, str(feat_dir / "feats.ark"), base + off) for k, _, off in _read_scp(Path(f"{piece}.scp"))]
+                base = out.tell()
+        _write_scp(tmp / "feats.scp", scp_rows)
+        (tmp / "utt2num_frames").write_text("".join(f"{u} {n}\n" for u, n in zip(kept, lengths)))
+
+        # Frame store: CMVN-applied frames, utterances in sorted order.
+        dim = bound.dim
+        frames = open_frames_for_writing(tmp, int(offsets[-1]), dim)
+        row = 0
+        for r, piece in zip(results, pieces):
+            raw = np.fromfile(f"{piece}.f32", dtype="<f4").reshape(-1, dim)
+            pos = 0
+            for utt, n in zip(r.utts, r.num_frames):
+                frames[row:row + n] = apply_cmvn(raw[pos:pos + n], spk_stats[dd.utt2spk[utt]], norm_vars)
+                pos += n
+                row += n
+        if isinstance(frames, np.memmap):
+            frames.flush()
+        del frames
+        write_index(tmp, kept, offsets, dim, extra={"norm_vars": bool(norm_vars), "cmvn": "per-speaker",
+                                                   "sample_rate": rate})
+        (tmp / "fbank.json").write_text(bound.to_json())
+        shutil.rmtree(pieces_dir)
+
+        wall = time.perf_counter() - start
+        num_samples = sum(r.num_samples for r in results)
+        summary = FeatureSummary(utterances=len(kept), frames=int(offsets[-1]), seconds=num_samples / rate,
+                                 wall_seconds=wall, frames_per_second=int(offsets[-1]) / max(wall, 1e-9),
+                                 sample_rate=rate, skipped=skipped)
+    mark_done(feat_dir, info={"summary": dataclasses.asdict(summary), "norm_vars": bool(norm_vars)})
+    log.info("%s: %s", feat_dir, summary)
+    return summary

@@ -1,0 +1,187 @@
+"""Frame-level training data: the frames of a feature dir paired with per-frame pdf-id targets.
+
+A :class:`FrameDataset` holds, in memory, the CMVN-applied frames [M, D] of the utterances that have
+an alignment (utterances without one are skipped), their utterance boundaries ``offsets`` [U+1] and
+the pdf-id of every frame ``targets`` [M]. Rows are frames; a batch is a tensor of row indices that a
+:class:`~asrdistill.features.splice.Splicer` turns into context windows on the training device, so no
+spliced copy of the data is ever made. :meth:`FrameDataset.to` copies frames and targets to a GPU
+once, after which loading a batch is one gather on the device.
+
+Alignment dirs hold ``pdf.scp`` (kaldiio-readable int32 pdf-ids per utterance, one per frame) and
+``num_pdfs``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from asrdistill.errors import UserFacingError
+from asrdistill.utils import get_logger
+
+log = get_logger(__name__)
+
+
+def read_num_pdfs(ali_dir: str | os.PathLike) -> int:
+    path = Path(ali_dir) / "num_pdfs"
+    if not path.is_file():
+        raise UserFacingError(f"{path}: missing (alignment dirs hold num_pdfs)")
+    try:
+        return int(path.read_text().split()[0])
+    except (ValueError, IndexError):
+        raise UserFacingError(f"{path}:1: expected an integer") from None
+
+
+def read_pdf_alignments(ali_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """utterance -> int32 pdf-ids per frame, from ``<ali_dir>/pdf.scp``."""
+    import kaldiio
+
+    scp = Path(ali_dir) / "pdf.scp"
+    if not scp.is_file():
+        raise UserFacingError(f"{scp}: missing (run the alignment stage first)")
+    out: dict[str, np.ndarray] = {}
+    with open(scp) as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split(maxsplit=1)
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise UserFacingError(f"{scp}:{lineno}: expected '<utt> <rxfilename>'")
+            utt, rx = parts[0], parts[1].strip()
+            if not os.path.isabs(rx.split(":")[0]) and not Path(rx.rsplit(":", 1)[0]).exists():
+                rx = str(Path(ali_dir) / rx)  # relative to the ali dir
+            try:
+                out[utt] = np.asarray(kaldiio.load_mat(rx), dtype=np.int32).reshape(-1)
+            except Exception as err:
+                raise UserFacingError(f"{scp}:{lineno} (utterance {utt}): cannot read alignment: {err}") from err
+    return out
+
+
+@dataclass
+class FrameDataset:
+    """Frames of aligned utterances with their pdf targets (see module docstring).
+
+    ``frames`` float32 [M, D], ``targets`` int64 [M] and ``offsets`` int64 [U+1] are tensors (on
+    ``frames.device``); ``utts`` lists the U utterances in order.
+    """
+
+    frames: Tensor
+    targets: Tensor
+    offsets: Tensor
+    utts: list[str]
+    num_pdfs: int
+    source: str = ""
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+    @property
+    def num_frames(self) -> int:
+        return len(self)
+
+    @property
+    def dim(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.frames.device
+
+    def to(self, device: torch.device | str) -> "FrameDataset":
+        """A copy with frames, targets and offsets on ``device`` (a no-op if already there)."""
+        device = torch.device(device)
+        if self.frames.device == device:
+            return self
+        return FrameDataset(self.frames.to(device), self.targets.to(device), self.offsets.to(device),
+                            list(self.utts), self.num_pdfs, self.source)
+
+    def splicer(self, left: int, right: int):
+        from asrdistill.features.splice import Splicer
+
+        return Splicer(self.offsets.cpu().numpy(), left, right, self.device)
+
+    def pdf_counts(self) -> np.ndarray:
+        """Frames per pdf (float64 [num_pdfs])."""
+        return np.bincount(self.targets.cpu().numpy(), minlength=self.num_pdfs).astype(np.float64)
+
+    def feature_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-dim mean and standard deviation of the frames (float64 accumulation)."""
+        x = self.frames.cpu().numpy()
+        mean = x.mean(axis=0, dtype=np.float64)
+        var = (x.astype(np.float64) ** 2).mean(axis=0) - mean ** 2 if len(x) else np.ones(x.shape[1])
+        return mean, np.sqrt(np.maximum(var, 0.0))
+
+    def select_utts(self, utts: list[str]) -> "FrameDataset":
+        """The dataset restricted to ``utts`` (kept in this dataset's order)."""
+        keep = set(utts)
+        pos = [i for i, u in enumerate(self.utts) if u in keep]
+        off = self.offsets.cpu().numpy()
+        rows = np.concatenate([np.arange(off[i], off[i + 1]) for i in pos]) if pos else np.zeros(0, np.int64)
+        rows_t = torch.as_tensor(rows, device=self.device)
+        lengths = np.array([off[i + 1] - off[i] for i in pos], dtype=np.int64)
+        offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), device=self.device)
+        return FrameDataset(self.frames.index_select(0, rows_t), self.targets.index_select(0, rows_t),
+                            offsets, [self.utts[i] for i in pos], self.num_pdfs, self.source)
+
+    def subset(self, fraction: float, seed: int = 0) -> "FrameDataset":
+        """A random ``fraction`` of the utterances (whole utterances, chosen with a seeded RNG).
+
+        At least one utterance is kept. The choice depends only on ``seed`` and the utterance list.
+        """
+        if not 0.0 < fraction <= 1.0:
+            raise UserFacingError(f"subset fraction must be in (0, 1], got {fraction}")
+        if fraction == 1.0:
+            return self
+        n = max(1, int(round(fraction * len(self.utts))))
+        rng = np.random.default_rng(seed)
+        chosen = rng.choice(len(self.utts), size=n, replace=False)
+        return self.select_utts([self.utts[i] for i in sorted(chosen)])
+
+
+def load_frame_dataset(feat_dir: str | os.PathLike, ali_dir: str | os.PathLike,
+                       num_pdfs: int | None = None) -> FrameDataset:
+    """Pair the frame store of ``feat_dir`` with the pdf alignments of ``ali_dir``.
+
+    Utterances without an alignment are skipped (logged); an alignment whose length differs from
+    its utterance's frame count, or a pdf-id outside ``[0, num_pdfs)``, is an error naming the
+    utterance. ``num_pdfs`` defaults to ``<ali_dir>/num_pdfs``.
+    """
+    from asrdistill.features.store import FrameStore
+
+    store = FrameStore(feat_dir)
+    if num_pdfs is None:
+        num_pdfs = read_num_pdfs(ali_dir)
+    ali = read_pdf_alignments(ali_dir)
+    utts, lengths, chunks, targets = [], [], [], []
+    for i, utt in enumerate(store.utts):
+        pdfs = ali.get(utt)
+        if pdfs is None:
+            continue
+        start, end = int(store.offsets[i]), int(store.offsets[i + 1])
+        if len(pdfs) != end - start:
+            raise UserFacingError(f"{Path(ali_dir) / 'pdf.scp'} (utterance {utt}): alignment has {len(pdfs)} "
+                                  f"frames but {feat_dir} has {end - start}")
+        if len(pdfs) and (pdfs.min() < 0 or pdfs.max() >= num_pdfs):
+            raise UserFacingError(f"{Path(ali_dir) / 'pdf.scp'} (utterance {utt}): pdf-id out of range "
+                                  f"[0, {num_pdfs})")
+        utts.append(utt)
+        lengths.append(end - start)
+        chunks.append(np.asarray(store.frames[start:end], dtype=np.float32))
+        targets.append(pdfs)
+    skipped = len(store.utts) - len(utts)
+    if skipped:
+        log.info("%s: %d of %d utterances have no alignment in %s; skipped", feat_dir, skipped,
+                 len(store.utts), ali_dir)
+    extra = sorted(set(ali) - set(store.utts))
+    if extra:
+        log.warning("%s: %d aligned utterances are not in %s (e.g. %s)", ali_dir, len(extra), feat_dir, extra[0])
+    if not utts:
+        raise UserFacingError(f"{feat_dir}: no utterance has an alignment in {ali_dir}")
+    frames = np.concatenate(chunks) if chunks else np.zeros((0, store.dim), np.float32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return FrameDataset(torch.from_numpy(frames), torch.from_numpy(np.concatenate(targets).astype(np.int64)),
+                        torch.from_numpy(offsets), utts, int(num_pdfs), source=str(feat_dir))
