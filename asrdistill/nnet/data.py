@@ -52,8 +52,9 @@ def read_pdf_alignments(ali_dir: str | os.PathLike) -> dict[str, np.ndarray]:
             if len(parts) != 2:
                 raise UserFacingError(f"{scp}:{lineno}: expected '<utt> <rxfilename>'")
             utt, rx = parts[0], parts[1].strip()
-            if not os.path.isabs(rx.split(":")[0]) and not Path(rx.rsplit(":", 1)[0]).exists():
-                rx = str(Path(ali_dir) / rx)  # relative to the ali dir
+            ark = rx.rsplit(":", 1)[0]
+            if not os.path.isabs(ark) and not Path(ark).exists() and (Path(ali_dir) / ark).exists():
+                rx = str(Path(ali_dir) / rx)  # a path relative to the ali dir
             try:
                 out[utt] = np.asarray(kaldiio.load_mat(rx), dtype=np.int32).reshape(-1)
             except Exception as err:
