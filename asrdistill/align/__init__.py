@@ -1,0 +1,1 @@
+"""GMM-HMM alignment: features, monophone and triphone training, alignment dirs, boundary scoring."""
