@@ -52,7 +52,7 @@ def summarize_corpus(data: str | os.PathLike, feats: str | os.PathLike | None = 
         out["silence_phones"] = len(d.silence_phones)
     if corpus is not None and (Path(corpus) / "summary.json").is_file():
         gen = json.loads((Path(corpus) / "summary.json").read_text())
-        for key in ("snr_db", "snr_range_db", "rt60_s", "rt60_range_s", "seed"):
+        for key in ("snr_db", "rt60", "noise_types", "seed"):
             if key in gen:
                 out[key] = gen[key]
     return out

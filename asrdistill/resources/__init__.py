@@ -1,0 +1,1 @@
+"""Data files shipped with the package (word lists of the synthetic corpus)."""

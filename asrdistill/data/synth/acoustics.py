@@ -37,18 +37,20 @@ def reverberate(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
 
 
 def make_noise(rng: np.random.Generator, kind: str, n: int, sample_rate: int) -> np.ndarray:
-    white = rng.standard_normal(n)
+    from scipy import fft
+
     if kind == "white":
-        return white
-    spec = np.fft.rfft(white)
-    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+        return rng.standard_normal(n)
+    m = fft.next_fast_len(n, real=True)  # shaped in the frequency domain at a fast FFT size
+    spec = fft.rfft(rng.standard_normal(m))
+    freqs = fft.rfftfreq(m, 1.0 / sample_rate)
     if kind == "pink":
         shape = 1.0 / np.sqrt(np.maximum(freqs, 20.0))
-        return np.fft.irfft(spec * shape, n)
+        return fft.irfft(spec * shape, m)[:n]
     if kind == "babble":
         # long-term speech spectrum: a broad peak around 500 Hz, rolling off above
         shape = (freqs / 500.0) / (1.0 + (freqs / 500.0) ** 2) + 0.05
-        noise = np.fft.irfft(spec * shape, n)
+        noise = fft.irfft(spec * shape, m)[:n]
         t = np.arange(n) / sample_rate
         envelope = np.ones(n)
         for _ in range(4):  # several "talkers", each with a 3-6 Hz syllable-rate envelope

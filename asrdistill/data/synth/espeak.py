@@ -1,6 +1,10 @@
 """A ctypes wrapper around the libespeak-ng bundled by ``espeakng-loader``.
 
-One :class:`Espeak` object per process (the library keeps global state): it initialises
+espeak-ng keeps state between calls (wave generator filters, flutter phase, timing
+toggles), so the same text synthesised twice in one process gives different samples. For
+output that depends only on the utterance, use one fresh :class:`Espeak` per utterance and
+:meth:`Espeak.close` it: that unloads the library (``dlclose``), and the next instance loads it
+with fresh globals (about 2 ms). Only one instance may be open at a time. An instance initialises
 espeak-ng in synchronous mode with phoneme events on, collects the 22050 Hz int16 samples the
 synth callback delivers, and returns them together with the phoneme events (each phone's
 espeak mnemonic and its start time in ms on the audio's time axis).
@@ -74,6 +78,7 @@ class Espeak:
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
         data_path = espeakng_loader.get_data_path().encode()
@@ -88,6 +93,25 @@ class Espeak:
         self._callback = _SynthCallback(self._on_synth)  # keep a reference: C holds the pointer
         lib.espeak_SetSynthCallback(self._callback)
         self._voice: bytes | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """Terminate espeak-ng and unload the library so the next instance starts fresh."""
+        import _ctypes
+
+        if self._closed:
+            return
+        self._closed = True
+        self._lib.espeak_Terminate()
+        handle = self._lib._handle
+        self._lib = None
+        _ctypes.dlclose(handle)
+
+    def __enter__(self) -> "Espeak":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _on_synth(self, wav, num_samples, events) -> int:
         if num_samples > 0:
@@ -117,8 +141,14 @@ class Espeak:
             if self._lib.espeak_SetParameter(param, int(value), 0) != 0:
                 raise ValueError(f"espeak_SetParameter({param}, {value}) failed")
 
-    def synthesize(self, text: str) -> Synthesis:
-        """Speak ``text`` with the current voice and parameters."""
+    def synthesize(self, text: str, seed: int = 0) -> Synthesis:
+        """Speak ``text`` with the current voice and parameters.
+
+        ``seed`` seeds espeak-ng's own generator and the C library's ``rand`` (breathiness and
+        noise sources of some voice variants use it).
+        """
+        ctypes.CDLL(None).srand(ctypes.c_uint(seed & 0xFFFFFFFF))
+        self._lib.espeak_ng_SetRandSeed(seed & 0x7FFFFFFF)
         self._chunks, self._phones, self._words = [], [], []
         raw = text.encode("utf-8") + b"\0"
         buf = ctypes.create_string_buffer(raw)

@@ -3,7 +3,8 @@
 espeak names a phone with an ASCII mnemonic (``'aI``, ``dZ``, ``@L``); stress marks ``'`` and
 ``,`` and the palatalisation mark ``;`` are stripped first. Pause phonemes (``_``, ``_:``, ...)
 are silence. A few espeak phones stand for two ARPAbet phones (``@L`` -> AH L, ``A@`` -> AA R);
-in timings their duration is split equally between the two. The same table maps the lexicon
+in timings their duration is split equally between the two. The linking r (``r-``) maps to
+nothing: its time goes to the phone before it. The same table maps the lexicon
 (from ``espeak_TextToPhonemes``) and the phone timings (from phoneme events), so a word's
 lexicon pronunciation and its phones in ``phones.ctm`` use the same phones.
 """
@@ -29,9 +30,11 @@ ESPEAK_TO_ARPABET: dict[str, tuple[str, ...]] = {
     # consonants
     "b": ("B",), "d": ("D",), "D": ("DH",), "dZ": ("JH",), "f": ("F",), "g": ("G",), "h": ("HH",),
     "j": ("Y",), "k": ("K",), "l": ("L",), "m": ("M",), "n": ("N",), "n-": ("AH", "N"),
-    "N": ("NG",), "p": ("P",), "r": ("R",), "r-": ("R",), "s": ("S",), "S": ("SH",), "t": ("T",),
+    "N": ("NG",), "p": ("P",), "r": ("R",), "s": ("S",), "S": ("SH",), "t": ("T",),
     "t#": ("T",), "t2": ("T",), "?": ("T",), "T": ("TH",), "tS": ("CH",), "v": ("V",), "w": ("W",),
     "z": ("Z",), "Z": ("ZH",), "x": ("K",), "l/": ("L",), "m-": ("AH", "M"),
+    # linking r ("father_r and"): no phone of its own, its time goes to the preceding vowel
+    "r-": (), ":": (),
 }
 
 

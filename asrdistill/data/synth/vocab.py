@@ -1,4 +1,4 @@
-"""The vocabulary of the synthetic corpus: word classes read from ``resources/synth/words.txt``.
+"""The vocabulary of the synthetic corpus: word classes read from ``resources/synth_words.txt``.
 
 The file groups lowercase words into classes (names, places, nouns with plurals, verbs with
 past tenses, adjectives, ...) that the sentence grammar (:mod:`.grammar`) draws from. A class
@@ -33,7 +33,7 @@ class Vocabulary:
         )
 
 
-def parse_word_classes(text: str, source: str = "words.txt") -> Vocabulary:
+def parse_word_classes(text: str, source: str = "synth_words.txt") -> Vocabulary:
     vocab = Vocabulary()
     cls: str | None = None
     is_pairs = False
@@ -66,5 +66,5 @@ def parse_word_classes(text: str, source: str = "words.txt") -> Vocabulary:
 
 def load_word_classes() -> Vocabulary:
     """The word classes shipped with the package."""
-    text = resources.files("asrdistill.resources").joinpath("synth", "words.txt").read_text()
+    text = resources.files("asrdistill.resources").joinpath("synth_words.txt").read_text()
     return parse_word_classes(text)

@@ -1,0 +1,535 @@
+"""``prepare_synth``: the built-in synthetic corpus, generated offline with espeak-ng.
+
+Speakers are US-English espeak-ng voice variants (half female, half male), each with its own
+pitch, pitch range and speaking rate; every utterance jitters the rate. Sentences come from
+the template grammar of :mod:`.grammar`. Each utterance is synthesised at 22050 Hz, resampled
+to 16 kHz, padded with leading/trailing silence, reverberated with a synthetic RIR and mixed
+with white/pink/babble-like noise at a random SNR (:mod:`.acoustics`). Every random choice of
+an utterance comes from a generator seeded by (seed, utterance id), so the same seed and
+options give byte-identical files whatever ``nj`` is.
+
+Output (``out_dir``)::
+
+    wav/<split>/<spk>/<utt>.wav        16 kHz, 16-bit mono
+    data/{train,dev,test}/             Kaldi data dirs: wav.scp (absolute paths), text, utt2spk,
+                                       spk2utt, spk2gender, phones.ctm
+    dict/                              lexicon.txt, silence_phones.txt, nonsilence_phones.txt,
+                                       optional_silence.txt, extra_questions.txt
+    utterances.jsonl                   per-utterance generation parameters (voice, rate, SNR, RT60 ...)
+    summary.json                       corpus statistics (see :class:`SynthCorpus`)
+    .done                              completion marker
+
+``phones.ctm`` holds the ground-truth phone timings from espeak's phoneme events, in Kaldi
+CTM format, one line per phone segment, utterances in sorted order::
+
+    <utt> 1 <start-sec> <dur-sec> <PHONE>
+
+with start and duration in seconds with 3 decimals on the 16 kHz output's time axis (the added
+leading silence included). The segments of an utterance are contiguous and cover it from 0 to
+its end (to the millisecond); leading/trailing silence and espeak's pauses are ``SIL``. Phones
+are the 39 ARPAbet phones mapped from espeak's mnemonics by :mod:`.phones` with the same
+table as the lexicon; an espeak phone that maps to two ARPAbet phones (``@L`` -> AH L) has its
+duration split equally.
+
+Speakers are split speaker-disjoint into train/dev/test (16/2/2 for 20 speakers, dev and test
+each ~10% of the speakers, genders balanced) and dev/test sentences never occur in train.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asrdistill.errors import UserFacingError
+from asrdistill.utils import get_logger, is_done, mark_done, write_json_atomic
+
+log = get_logger(__name__)
+
+SAMPLE_RATE = 16000
+SPLITS = ("train", "dev", "test")
+# US-English variants, chosen to sound distinct (near-duplicates such as linda ~ belinda left out)
+FEMALE_VOICES = ("f1", "f2", "f3", "f4", "f5", "Annie", "anika", "belinda", "steph", "Andrea")
+MALE_VOICES = ("m1", "m2", "m3", "m4", "m6", "m7", "Andy", "travis", "victor", "Hugo")
+DONE_MARKER = ".done"
+
+
+@dataclass
+class SynthOptions:
+    """Everything that determines the corpus (besides the package's word lists)."""
+
+    hours: float = 3.0
+    num_speakers: int = 20
+    seed: int = 0
+    snr_db: tuple[float, float] = (5.0, 20.0)
+    rt60: tuple[float, float] = (0.15, 0.4)
+    noise_types: tuple[str, ...] = ("white", "pink", "babble")
+    rate_wpm: tuple[float, float] = (145.0, 195.0)
+    rate_jitter: float = 0.08
+    pitch: tuple[int, int] = (25, 75)
+    pitch_range: tuple[int, int] = (25, 85)
+    lead_silence: tuple[float, float] = (0.15, 0.5)
+    trail_silence: tuple[float, float] = (0.2, 0.5)
+    dev_fraction: float = 0.1
+    test_fraction: float = 0.1
+
+
+@dataclass
+class Speaker:
+    id: str
+    gender: str           # "f" or "m"
+    voice: str            # espeak voice, e.g. "en-us+f3"
+    pitch: int
+    pitch_range: int
+    rate: float           # words per minute before the per-utterance jitter
+    split: str
+
+
+@dataclass
+class UtteranceSpec:
+    utt: str
+    split: str
+    speaker: Speaker
+    words: list[str]
+    spoken: str           # the text handed to espeak (with final punctuation)
+
+
+@dataclass
+class SynthCorpus:
+    """Summary of a generated corpus (also written as ``summary.json``)."""
+
+    out_dir: str
+    hours: dict[str, float]
+    speakers: dict[str, list[str]]
+    utterances: dict[str, int]
+    vocabulary_size: int
+    phone_count: int
+    espeak_symbols: int
+    snr_db: list[float]
+    rt60: list[float]
+    noise_types: list[str]
+    generation_seconds: float
+    real_time_factor: float   # seconds of audio generated per second of wall clock
+    nj: int
+    seed: int = 0
+    options: dict = field(default_factory=dict)
+
+    @property
+    def data_dirs(self) -> dict[str, Path]:
+        return {s: Path(self.out_dir) / "data" / s for s in SPLITS}
+
+    @property
+    def dict_dir(self) -> Path:
+        return Path(self.out_dir) / "dict"
+
+
+def utterance_rng(seed: int, key: str) -> np.random.Generator:
+    """A generator seeded by (seed, key); independent of process and order."""
+    digest = hashlib.sha256(f"{seed}\0{key}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+# ---------------------------------------------------------------- planning (main process)
+
+def make_speakers(opts: SynthOptions) -> list[Speaker]:
+    """Speakers f01.. and m01.., split speaker-disjoint and gender-balanced."""
+    n = opts.num_speakers
+    if n < 3:
+        raise UserFacingError(f"num_speakers must be at least 3 (train/dev/test), got {n}")
+    n_dev = max(1, round(n * opts.dev_fraction))
+    n_test = max(1, round(n * opts.test_fraction))
+    if n - n_dev - n_test < 1:
+        raise UserFacingError(f"{n} speakers leave none for train")
+    n_f = (n + 1) // 2
+    female = [f"f{i + 1:02d}" for i in range(n_f)]
+    male = [f"m{i + 1:02d}" for i in range(n - n_f)]
+    # held-out speakers: the last ones of each gender, alternating f/m, test first
+    held: list[str] = []
+    pools = [list(female), list(male)]
+    g = 0
+    while len(held) < n_dev + n_test:
+        if pools[g % 2]:
+            held.append(pools[g % 2].pop())
+        g += 1
+    # held alternates f, m, f, m ...: test takes the first ones, dev the next
+    test_ids = held[:n_test]
+    dev_ids = held[n_test:]
+    speakers = []
+    for spk in female + male:
+        rng = utterance_rng(opts.seed, f"speaker:{spk}")
+        idx = int(spk[1:]) - 1
+        voices = FEMALE_VOICES if spk[0] == "f" else MALE_VOICES
+        split = "test" if spk in test_ids else "dev" if spk in dev_ids else "train"
+        speakers.append(Speaker(
+            id=spk, gender=spk[0], voice=f"en-us+{voices[idx % len(voices)]}",
+            pitch=int(rng.integers(opts.pitch[0], opts.pitch[1] + 1)),
+            pitch_range=int(rng.integers(opts.pitch_range[0], opts.pitch_range[1] + 1)),
+            rate=float(round(rng.uniform(*opts.rate_wpm), 1)), split=split))
+    return sorted(speakers, key=lambda s: s.id)
+
+
+def estimate_seconds(n_phones: int, rate: float, opts: SynthOptions) -> float:
+    """Rough duration of an utterance, used only to plan how many to make."""
+    lead_trail = (sum(opts.lead_silence) + sum(opts.trail_silence)) / 2
+    return n_phones * 0.067 * 175.0 / rate + 0.3 + lead_trail  # calibrated on the 3 h default
+
+
+def plan_utterances(opts: SynthOptions, speakers: list[Speaker], generator,
+                    lexicon: dict[str, list[str]]) -> list[UtteranceSpec]:
+    """Sentences per speaker until each has its share of ``hours``; dev/test unseen in train."""
+    budget = opts.hours * 3600.0 / len(speakers)
+    seen: set[str] = set()
+    specs: list[UtteranceSpec] = []
+    order = [s for s in speakers if s.split == "train"] + [s for s in speakers if s.split != "train"]
+    for spk in order:
+        rng = utterance_rng(opts.seed, f"text:{spk.id}")
+        total, i = 0.0, 0
+        while total < budget:
+            for _ in range(1000):
+                sent = generator.sentence(rng)
+                if spk.split == "train" or sent.text not in seen:
+                    break
+            else:
+                raise RuntimeError("could not draw a sentence unseen in train")
+            seen.add(sent.text)
+            specs.append(UtteranceSpec(f"{spk.id}-{i:05d}", spk.split, spk, sent.words, sent.spoken))
+            total += estimate_seconds(sum(len(lexicon[w]) for w in sent.words), spk.rate, opts)
+            i += 1
+    return sorted(specs, key=lambda s: s.utt)
+
+
+# ---------------------------------------------------------------- rendering (workers)
+
+def _espeak():
+    """A fresh espeak-ng instance (see :mod:`.espeak`: output must not depend on history)."""
+    from asrdistill.data.synth.espeak import Espeak
+
+    return Espeak()
+
+
+def phone_segments(events: list[tuple[str, int]], n_samples: int, sample_rate: int
+                   ) -> list[tuple[float, float, str]]:
+    """(start s, end s, ARPAbet phone or SIL) covering [0, n_samples / sample_rate] contiguously.
+
+    A phone lasts from its event to the next event. espeak gives some phones no time of their
+    own (a dark l melted into the vowel before it: ``tool.`` has ``l`` and the pause at the
+    same ms); such a phone shares the segment of the phone before it (split equally).
+    """
+    from asrdistill.data.synth.phones import SILENCE, is_pause, to_arpabet
+
+    end_time = n_samples / sample_rate
+    raw: list[tuple[float, list[str]]] = [(0.0, [SILENCE])]
+    for sym, ms in events:
+        phones = [SILENCE] if is_pause(sym) else list(to_arpabet(sym))
+        if phones:
+            raw.append((min(ms / 1000.0, end_time), phones))
+    raw.append((end_time, []))  # sentinel
+    kept: list[tuple[float, list[str]]] = []
+    pending: list[str] = []      # zero-length phones with nothing before them to join
+    for k in range(len(raw) - 1):
+        start, phones = raw[k]
+        if raw[k + 1][0] <= start:  # no time of its own
+            if phones != [SILENCE]:
+                if kept and kept[-1][1] != [SILENCE]:
+                    kept[-1][1].extend(phones)
+                else:
+                    pending.extend(phones)
+            continue
+        if pending and phones != [SILENCE]:
+            phones, pending = pending + phones, []
+        kept.append((start, list(phones)))
+    segs: list[tuple[float, float, str]] = []
+    for k, (start, phones) in enumerate(kept):
+        end = kept[k + 1][0] if k + 1 < len(kept) else end_time
+        step = (end - start) / len(phones)
+        for j, ph in enumerate(phones):
+            segs.append((start + j * step, start + (j + 1) * step, ph))
+    return segs
+
+
+def word_pronunciations(words: list[str], lexicon: dict[str, list[str]],
+                        spoken_phones: list[str]) -> list[list[str]]:
+    """Each word's ARPAbet phones as spoken in context (espeak reduces ``to``, ``a``, ``the``...).
+
+    espeak's word events are not reliable enough at word boundaries (and it merges ``in the``),
+    so the spoken phone sequence (from the phoneme events, silence removed) is aligned with the
+    words' lexicon phones by edit distance; a spoken phone belongs to the word of the lexicon
+    phone it aligns with, an inserted phone to the word before it.
+    """
+    import kaldialign
+
+    ref, owner = [], []
+    for k, w in enumerate(words):
+        ref.extend(lexicon[w])
+        owner.extend([k] * len(lexicon[w]))
+    prons: list[list[str]] = [[] for _ in words]
+    i, cur = 0, 0
+    for r, h in kaldialign.align(ref, spoken_phones, "*"):
+        if r != "*":
+            cur = owner[i]
+            i += 1
+        if h != "*":
+            prons[cur].append(h)
+    return prons
+
+
+def merge_silence(segs: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    out: list[tuple[float, float, str]] = []
+    for s, e, ph in segs:
+        if out and out[-1][2] == ph == "SIL":
+            out[-1] = (out[-1][0], e, ph)
+        else:
+            out.append((s, e, ph))
+    return out
+
+
+def ctm_lines(utt: str, segs: list[tuple[float, float, str]]) -> list[str]:
+    """CTM lines with boundaries rounded to ms so that segments stay contiguous."""
+    lines = []
+    bounds = [round(s, 3) for s, _, _ in segs] + [round(segs[-1][1], 3)]
+    for k, (_, _, ph) in enumerate(segs):
+        start, end = bounds[k], bounds[k + 1]
+        if end - start < 0.0005:
+            continue
+        lines.append(f"{utt} 1 {start:.3f} {end - start:.3f} {ph}")
+    return lines
+
+
+@dataclass
+class Rendered:
+    utt: str
+    samples: np.ndarray          # int16 at 16 kHz
+    segments: list[tuple[float, float, str]]
+    info: dict
+
+
+def render_utterance(spec: UtteranceSpec, opts: SynthOptions, lexicon: dict[str, list[str]],
+                     degrade: bool = True) -> Rendered:
+    """Synthesise one utterance; ``degrade=False`` gives the clean (padded) signal, same scale."""
+    from scipy.signal import resample_poly
+
+    from asrdistill.data.synth import acoustics
+
+    rng = utterance_rng(opts.seed, f"utt:{spec.utt}")
+    rate = spec.speaker.rate * (1.0 + rng.uniform(-opts.rate_jitter, opts.rate_jitter))
+    lead = rng.uniform(*opts.lead_silence)
+    trail = rng.uniform(*opts.trail_silence)
+    rt60 = rng.uniform(*opts.rt60)
+    drr_db = rng.uniform(3.0, 10.0)
+    noise_type = opts.noise_types[int(rng.integers(len(opts.noise_types)))]
+    snr = rng.uniform(*opts.snr_db)
+    peak = rng.uniform(0.3, 0.8)
+
+    with _espeak() as es:
+        es.set_voice(spec.speaker.voice)
+        es.set_parameters(rate=int(round(rate)), pitch=spec.speaker.pitch,
+                          pitch_range=spec.speaker.pitch_range, volume=80)
+        syn = es.synthesize(spec.spoken, seed=int(rng.integers(2**31)))
+    x = resample_poly(syn.samples.astype(np.float64) / 32768.0, 320, 441)
+    n_lead, n_trail = int(round(lead * SAMPLE_RATE)), int(round(trail * SAMPLE_RATE))
+    y = np.concatenate([np.zeros(n_lead), x, np.zeros(n_trail)])
+    segs = phone_segments(syn.phones, len(x), SAMPLE_RATE)
+    segs = [(s + n_lead / SAMPLE_RATE, e + n_lead / SAMPLE_RATE, p) for s, e, p in segs]
+    segs = merge_silence([(0.0, n_lead / SAMPLE_RATE, "SIL")] + segs
+                         + [(segs[-1][1], len(y) / SAMPLE_RATE, "SIL")])
+    prons = word_pronunciations(spec.words, lexicon, [p for _, _, p in segs if p != "SIL"])
+
+    rir = acoustics.synthetic_rir(rng, rt60, SAMPLE_RATE, drr_db)
+    reverberant = acoustics.reverberate(y, rir)
+    noise = acoustics.make_noise(rng, noise_type, len(y), SAMPLE_RATE)
+    noisy = acoustics.add_noise(reverberant, noise, snr, (n_lead, n_lead + len(x)))
+    gain = peak / max(float(np.max(np.abs(noisy))), 1e-9)
+    out = (noisy if degrade else reverberant) * gain
+    samples = np.clip(np.round(out * 32767.0), -32768, 32767).astype(np.int16)
+    info = dict(utt=spec.utt, speaker=spec.speaker.id, voice=spec.speaker.voice, spoken=spec.spoken,
+                rate=round(rate, 2), pitch=spec.speaker.pitch, pitch_range=spec.speaker.pitch_range,
+                snr_db=round(snr, 3), rt60=round(rt60, 4), drr_db=round(drr_db, 3),
+                noise=noise_type, lead_silence=round(n_lead / SAMPLE_RATE, 4),
+                speech_region=[n_lead, n_lead + len(x)], seconds=len(samples) / SAMPLE_RATE,
+                prons=[" ".join(p) for p in prons])
+    return Rendered(spec.utt, samples, segs, info)
+
+
+def _render_and_write(job: tuple[UtteranceSpec, SynthOptions, dict[str, list[str]], str]
+                      ) -> tuple[str, list[str], dict]:
+    import soundfile as sf
+
+    spec, opts, lexicon, wav_path = job
+    r = render_utterance(spec, opts, lexicon)
+    Path(wav_path).parent.mkdir(parents=True, exist_ok=True)
+    sf.write(wav_path, r.samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    return r.utt, ctm_lines(r.utt, r.segments), r.info
+
+
+# ---------------------------------------------------------------- lexicon
+
+def build_lexicon(words: set[str]) -> tuple[dict[str, list[str]], dict[str, list[str]], set[str]]:
+    """(lexicon word -> ARPAbet, word -> espeak symbols, words dropped because they expand)."""
+    from asrdistill.data.synth.phones import strip_stress, word_to_arpabet
+
+    lexicon, symbols, dropped = {}, {}, set()
+    with _espeak() as es:
+        es.set_voice("en-us")
+        phonemized = {w: es.phonemize(w) for w in sorted(words)}
+    for w, parts in phonemized.items():
+        if len(parts) != 1:
+            dropped.add(w)
+            continue
+        symbols[w] = [strip_stress(s) for s in parts[0] if strip_stress(s)]
+        lexicon[w] = word_to_arpabet(parts[0])
+    return lexicon, symbols, dropped
+
+
+def write_dict_dir(path: Path, lexicon: dict[str, list[str]],
+                   variants: dict[str, set[str]] | None = None) -> None:
+    """Kaldi dict dir: each word's citation form plus the variants spoken in context."""
+    from asrdistill.data.synth.phones import ARPABET, SILENCE, SPOKEN_NOISE
+
+    path.mkdir(parents=True)
+    entries = {f"{w} {' '.join(p)}" for w, p in lexicon.items()} | {f"<UNK> {SPOKEN_NOISE}"}
+    for w, prons in (variants or {}).items():
+        entries.update(f"{w} {p}" for p in prons if p)
+    (path / "lexicon.txt").write_text("".join(e + "\n" for e in sorted(entries, key=lambda s: s.encode())))
+    (path / "silence_phones.txt").write_text(f"{SILENCE}\n{SPOKEN_NOISE}\n")
+    (path / "optional_silence.txt").write_text(f"{SILENCE}\n")
+    (path / "nonsilence_phones.txt").write_text("".join(p + "\n" for p in sorted(ARPABET)))
+    (path / "extra_questions.txt").write_text("")
+
+
+# ---------------------------------------------------------------- driver
+
+def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: int = 20, seed: int = 0,
+                  nj: int = 2, snr_db: tuple[float, float] = (5.0, 20.0),
+                  rt60: tuple[float, float] = (0.15, 0.4),
+                  noise_types: tuple[str, ...] = ("white", "pink", "babble"),
+                  progress: bool = True) -> SynthCorpus:
+    """Generate the synthetic corpus into ``out_dir`` (see the module docstring for the layout).
+
+    Idempotent: if ``out_dir`` holds the completion marker the stored summary is returned.
+    ``nj`` worker processes synthesise in parallel; the files do not depend on ``nj``.
+    """
+    from tqdm import tqdm
+
+    from asrdistill.data.kaldi_dir import write_data_dir
+    from asrdistill.data.synth.acoustics import NOISE_TYPES
+    from asrdistill.data.synth.grammar import FUNCTION_WORDS, SentenceGenerator
+    from asrdistill.data.synth.phones import ARPABET
+    from asrdistill.data.synth.vocab import load_word_classes
+
+    out_dir = Path(out_dir).absolute()
+    opts = SynthOptions(hours=float(hours), num_speakers=int(num_speakers), seed=int(seed),
+                        snr_db=(float(snr_db[0]), float(snr_db[1])), rt60=(float(rt60[0]), float(rt60[1])),
+                        noise_types=tuple(noise_types))
+    if is_done(out_dir, DONE_MARKER) and (out_dir / "summary.json").is_file():
+        summary = SynthCorpus(**json.loads((out_dir / "summary.json").read_text()))
+        if summary.options != _options_json(opts):
+            log.warning("%s was generated with other options (%s); keeping it", out_dir, summary.options)
+        log.info("synthetic corpus already in %s", out_dir)
+        return summary
+    if hours <= 0:
+        raise UserFacingError(f"hours must be positive, got {hours}")
+    if not (opts.snr_db[0] <= opts.snr_db[1] and opts.rt60[0] <= opts.rt60[1] and opts.rt60[0] > 0):
+        raise UserFacingError(f"bad ranges: snr_db={opts.snr_db} rt60={opts.rt60}")
+    bad = [t for t in opts.noise_types if t not in NOISE_TYPES]
+    if bad or not opts.noise_types:
+        raise UserFacingError(f"unknown noise types {bad}; choose from {', '.join(NOISE_TYPES)}")
+    nj = max(1, int(nj))
+    t0 = time.time()
+
+    vocab = load_word_classes()
+    lexicon, symbols, dropped = build_lexicon(vocab.all_words() | set(FUNCTION_WORDS))
+    if dropped:
+        log.info("dropped %d words that espeak expands: %s", len(dropped), " ".join(sorted(dropped)))
+    if any(w in dropped for w in FUNCTION_WORDS):
+        raise RuntimeError(f"grammar words expand in espeak: {sorted(dropped & set(FUNCTION_WORDS))}")
+    vocab = vocab.restrict(lambda w: w in lexicon)
+    vowel_initial = {w for w, p in lexicon.items() if p and p[0][0] in "AEIOU"}
+    generator = SentenceGenerator(vocab, vowel_initial)
+    speakers = make_speakers(opts)
+    specs = plan_utterances(opts, speakers, generator, lexicon)
+    log.info("synthesising %d utterances of %d speakers with %d process(es)", len(specs), len(speakers), nj)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        jobs = [(s, opts, {w: lexicon[w] for w in s.words},
+                 str(stage / "wav" / s.split / s.speaker.id / f"{s.utt}.wav")) for s in specs]
+        results: dict[str, tuple[list[str], dict]] = {}
+        bar = tqdm(total=len(jobs), desc="synth", unit="utt", disable=not progress)
+        if nj == 1:
+            for job in jobs:
+                utt, ctm, info = _render_and_write(job)
+                results[utt] = (ctm, info)
+                bar.update()
+        else:
+            # fork: workers inherit the imported modules (scipy.signal alone takes seconds to
+            # import); no espeak instance is open here, each utterance loads a fresh one
+            import scipy.signal  # noqa: F401
+
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            with mp.get_context(method).Pool(nj) as pool:
+                for utt, ctm, info in pool.imap_unordered(_render_and_write, jobs, chunksize=8):
+                    results[utt] = (ctm, info)
+                    bar.update()
+        bar.close()
+        gen_seconds = time.time() - t0
+
+        seconds = {s: 0.0 for s in SPLITS}
+        for spec in specs:
+            seconds[spec.split] += results[spec.utt][1]["seconds"]
+        for split in SPLITS:
+            sp = [s for s in specs if s.split == split]
+            write_data_dir(
+                stage / "data" / split,
+                wav_scp={s.utt: str(out_dir / "wav" / split / s.speaker.id / f"{s.utt}.wav") for s in sp},
+                text={s.utt: " ".join(s.words) for s in sp},
+                utt2spk={s.utt: s.speaker.id for s in sp},
+                spk2gender={s.speaker.id: s.speaker.gender for s in sp},
+                extra_files={"phones.ctm": "".join(line + "\n" for s in sp for line in results[s.utt][0])})
+        variants: dict[str, set[str]] = {}
+        n_deleted = 0
+        for spec in specs:
+            for w, pron in zip(spec.words, results[spec.utt][1]["prons"]):
+                variants.setdefault(w, set()).add(pron)
+                n_deleted += not pron
+        if n_deleted:
+            log.warning("%d word tokens were spoken with no phone of their own", n_deleted)
+        write_dict_dir(stage / "dict", lexicon, variants)
+        (stage / "utterances.jsonl").write_text(
+            "".join(json.dumps(results[s.utt][1], sort_keys=True) + "\n" for s in specs))
+        (stage / "speakers.json").write_text(json.dumps([asdict(s) for s in speakers], indent=2) + "\n")
+        total = sum(seconds.values())
+        summary = SynthCorpus(
+            out_dir=str(out_dir),
+            hours={s: round(v / 3600.0, 4) for s, v in seconds.items()} | {"total": round(total / 3600.0, 4)},
+            speakers={split: [s.id for s in speakers if s.split == split] for split in SPLITS},
+            utterances={split: sum(1 for s in specs if s.split == split) for split in SPLITS},
+            vocabulary_size=len(lexicon),
+            phone_count=len(ARPABET),
+            espeak_symbols=len({p for ps in symbols.values() for p in ps}),
+            snr_db=list(opts.snr_db), rt60=list(opts.rt60), noise_types=list(opts.noise_types),
+            generation_seconds=round(gen_seconds, 2),
+            real_time_factor=round(total / max(gen_seconds, 1e-9), 1),
+            nj=nj, seed=opts.seed, options=_options_json(opts))
+        # timing fields differ run to run: keep them out of the byte-compared outputs' content
+        write_json_atomic(stage / "summary.json", asdict(summary) | {"out_dir": str(out_dir)})
+        mark_done(stage, DONE_MARKER, {"seed": opts.seed})
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(stage, out_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    log.info("synthetic corpus: %.2f h (%s) in %.1f s, %.0fx real time", total / 3600,
+             ", ".join(f"{k} {v:.3f} h" for k, v in summary.hours.items()), gen_seconds, summary.real_time_factor)
+    return summary
+
+
+def _options_json(opts: SynthOptions) -> dict:
+    return json.loads(json.dumps(asdict(opts)))

@@ -1,0 +1,195 @@
+"""The synthetic corpus: determinism, splits, lexicon, phone timings, noise."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from asrdistill.data.dict_dir import read_dict_dir
+from asrdistill.data.kaldi_dir import read_data_dir
+from asrdistill.data.synth.corpus import (SPLITS, SynthOptions, UtteranceSpec, build_lexicon,
+                                          ctm_lines, make_speakers, phone_segments, prepare_synth,
+                                          render_utterance)
+from asrdistill.data.synth.phones import ARPABET
+
+TINY = dict(hours=0.02, num_speakers=6, seed=3)  # ~70 s of audio, 30 utterances
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "corpus"
+    prepare_synth(out, nj=1, progress=False, **TINY)
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus_nj2(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth2") / "corpus"
+    prepare_synth(out, nj=2, progress=False, **TINY)
+    return out
+
+
+def _read_ctm(path: Path) -> dict[str, list[tuple[float, float, str]]]:
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    for line in path.read_text().splitlines():
+        utt, chan, start, dur, phone = line.split()
+        assert chan == "1" and len(start.split(".")[1]) == 3 and len(dur.split(".")[1]) == 3
+        out.setdefault(utt, []).append((float(start), float(dur), phone))
+    return out
+
+
+def _utterances(corpus: Path) -> dict[str, dict]:
+    return {d["utt"]: d for d in map(json.loads, (corpus / "utterances.jsonl").read_text().splitlines())}
+
+
+def test_deterministic_and_independent_of_nj(corpus: Path, corpus_nj2: Path) -> None:
+    files = sorted(p.relative_to(corpus) for p in corpus.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(corpus_nj2) for p in corpus_nj2.rglob("*") if p.is_file())
+    n_wav = 0
+    for rel in files:
+        if rel.name == "summary.json":  # holds generation time
+            continue
+        a, b = (corpus / rel).read_bytes(), (corpus_nj2 / rel).read_bytes()
+        if rel.name == "wav.scp":
+            a, b = a.replace(str(corpus).encode(), b""), b.replace(str(corpus_nj2).encode(), b"")
+        assert a == b, rel
+        n_wav += rel.suffix == ".wav"
+    assert n_wav >= 20
+
+
+def test_idempotent(corpus: Path) -> None:
+    stamp = {p: p.stat().st_mtime_ns for p in corpus.rglob("*") if p.is_file()}
+    summary = prepare_synth(corpus, nj=1, progress=False, **TINY)
+    assert {p: p.stat().st_mtime_ns for p in corpus.rglob("*") if p.is_file()} == stamp
+    assert summary.utterances == json.loads((corpus / "summary.json").read_text())["utterances"]
+    assert not [p for p in corpus.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
+
+
+def test_default_speakers_split_16_2_2_gender_balanced() -> None:
+    speakers = make_speakers(SynthOptions())
+    assert len(speakers) == 20
+    for split, n in (("train", 16), ("dev", 2), ("test", 2)):
+        group = [s for s in speakers if s.split == split]
+        assert len(group) == n
+        assert sum(s.gender == "f" for s in group) == n // 2
+    assert len({(s.voice, s.pitch, s.pitch_range, s.rate) for s in speakers}) == 20
+    assert len({s.voice for s in speakers}) == 20
+    from asrdistill.data.synth.espeak import Espeak
+
+    with Espeak() as es:
+        for s in speakers:  # every variant exists in the bundled espeak-ng data
+            es.set_voice(s.voice)
+
+
+def test_splits_speaker_disjoint_and_sentences_unseen(corpus: Path) -> None:
+    dds = {s: read_data_dir(corpus / "data" / s) for s in SPLITS}
+    spks = {s: set(dd.spks) for s, dd in dds.items()}
+    assert all(spks.values())
+    assert not (spks["train"] & spks["dev"]) and not (spks["train"] & spks["test"]) and not (spks["dev"] & spks["test"])
+    train_text = set(dds["train"].text.values())
+    for split in ("dev", "test"):
+        assert not train_text & set(dds[split].text.values())
+    for dd in dds.values():
+        assert dd.spk2gender and set(dd.spk2gender) == set(dd.spks)
+        for rec, path in dd.wav_scp.items():
+            assert Path(path).is_absolute() and Path(path).is_file()
+            info = soundfile.info(path)
+            assert info.samplerate == 16000 and info.subtype == "PCM_16" and info.channels == 1
+    summary = json.loads((corpus / "summary.json").read_text())
+    assert summary["speakers"] == {s: sorted(spks[s]) for s in SPLITS}
+    assert 0.015 < summary["hours"]["total"] < 0.03
+
+
+def test_lexicon_covers_transcripts_and_matches_ctm(corpus: Path) -> None:
+    dd_dict = read_dict_dir(corpus / "dict")
+    assert set(dd_dict.nonsilence_phones) == set(ARPABET) and dd_dict.optional_silence == "SIL"
+    prons: dict[str, set[str]] = {}
+    for word, phones in dd_dict.lexicon:
+        assert set(phones) <= set(ARPABET) or phones == ["SPN"]
+        prons.setdefault(word, set()).add(" ".join(phones))
+    assert prons["<UNK>"] == {"SPN"}
+    assert len(prons) > 900
+    utts = _utterances(corpus)
+    for split in SPLITS:
+        dd = read_data_dir(corpus / "data" / split)
+        ctm = _read_ctm(corpus / "data" / split / "phones.ctm")
+        for utt, text in dd.text.items():
+            words = text.split()
+            assert all(w in prons for w in words), utt
+            # the phones of phones.ctm are, word by word, lexicon pronunciations
+            spoken = utts[utt]["prons"]
+            assert len(spoken) == len(words)
+            assert all(p in prons[w] for w, p in zip(words, spoken)), (utt, words, spoken)
+            assert " ".join(p for _, _, p in ctm[utt] if p != "SIL") == " ".join(spoken)
+
+
+def test_ctm_covers_each_utterance_contiguously(corpus: Path) -> None:
+    for split in SPLITS:
+        dd = read_data_dir(corpus / "data" / split)
+        ctm = _read_ctm(corpus / "data" / split / "phones.ctm")
+        assert set(ctm) == set(dd.utts)
+        for utt, segs in ctm.items():
+            assert segs[0][0] == 0.0 and segs[0][2] == "SIL" and segs[-1][2] == "SIL"
+            for (s0, d0, _), (s1, _, _) in zip(segs, segs[1:]):
+                assert d0 > 0 and abs(s0 + d0 - s1) < 1e-6, utt
+            info = soundfile.info(dd.wav_scp[utt])
+            assert abs(segs[-1][0] + segs[-1][1] - info.frames / info.samplerate) <= 0.0011
+            assert all(p in ARPABET or p == "SIL" for _, _, p in segs)
+            assert sum(p != "SIL" for _, _, p in segs) >= 5
+
+
+def test_ctm_onset_matches_audio_energy(corpus: Path) -> None:
+    """The first phone starts where the (clean) speech energy rises: honest timings."""
+    opts = SynthOptions(**TINY)
+    dd = read_data_dir(corpus / "data" / "train")
+    ctm = _read_ctm(corpus / "data" / "train" / "phones.ctm")
+    for utt in dd.utts[:5]:
+        clean = _rerender(corpus, opts, utt, degrade=False).astype(np.float64)
+        frames = np.lib.stride_tricks.sliding_window_view(clean, 400)[::160]
+        db = 10 * np.log10(np.sum(frames**2, axis=1) + 1e-9)
+        onset = (np.argmax(db > db.max() - 35) * 160 + 200) / 16000
+        first = next(s for s, _, p in ctm[utt] if p != "SIL")
+        assert abs(onset - first) < 0.03, (utt, onset, first)
+
+
+def _rerender(corpus: Path, opts: SynthOptions, utt: str, degrade: bool) -> np.ndarray:
+    speakers = {s.id: s for s in make_speakers(opts)}
+    dd = {s: read_data_dir(corpus / "data" / s) for s in SPLITS}
+    split = next(s for s in SPLITS if utt in dd[s].text)
+    words = dd[split].text[utt].split()
+    spec = UtteranceSpec(utt, split, speakers[utt.split("-")[0]], words, _utterances(corpus)[utt]["spoken"])
+    lexicon, _, _ = build_lexicon(set(words))
+    return render_utterance(spec, opts, lexicon, degrade=degrade).samples
+
+
+def test_snr_is_applied(corpus: Path) -> None:
+    opts = SynthOptions(**TINY)
+    utts = _utterances(corpus)
+    dd = read_data_dir(corpus / "data" / "dev")
+    measured = []
+    for utt in dd.utts[:4]:
+        noisy, _ = soundfile.read(dd.wav_scp[utt], dtype="int16")
+        clean = _rerender(corpus, opts, utt, degrade=True)
+        assert np.array_equal(clean, noisy)  # re-rendering reproduces the file
+        clean = _rerender(corpus, opts, utt, degrade=False).astype(np.float64)
+        noise = noisy.astype(np.float64) - clean
+        lo, hi = utts[utt]["speech_region"]
+        snr = 10 * np.log10(np.mean(clean[lo:hi] ** 2) / np.mean(noise**2))
+        assert abs(snr - utts[utt]["snr_db"]) < 0.3, (utt, snr, utts[utt]["snr_db"])
+        assert 5.0 - 0.3 <= snr <= 20.0 + 0.3
+        measured.append(snr)
+    assert max(measured) - min(measured) > 0.5  # drawn per utterance, not constant
+
+
+def test_phone_segments_zero_length_and_rounding() -> None:
+    # 'tool.' as espeak reports it: the l has no time of its own (same ms as the pause)
+    events = [("t", 11), ("'u:", 61), ("l", 300), ("_:", 300), ("_", 307)]
+    segs = phone_segments(events, 16000 * 400 // 1000, 16000)
+    assert [p for _, _, p in segs] == ["SIL", "T", "UW", "L", "SIL", "SIL"]
+    assert segs[2][0] == pytest.approx(0.061) and segs[3][1] == pytest.approx(0.300)
+    assert segs[2][1] == pytest.approx(segs[3][0]) == pytest.approx((0.061 + 0.300) / 2)
+    lines = ctm_lines("u", [(0.0, 0.0114, "SIL"), (0.0114, 0.0226, "T"), (0.0226, 0.4, "SIL")])
+    assert lines == ["u 1 0.000 0.011 SIL", "u 1 0.011 0.012 T", "u 1 0.023 0.377 SIL"]
