@@ -13,13 +13,14 @@ Modules:
   build      -- greedy likelihood-gain splitting and within-root leaf merging
   kaldi_io   -- Kaldi binary ContextDependency writer/reader, conversion to kaldi_hmm_gmm
 """
-from asrdistill.tree.build import Root, build_tree, make_roots
+from asrdistill.tree.build import Root, build_tree, make_roots, parse_roots
 from asrdistill.tree.event_map import ConstantEventMap, SplitEventMap, TableEventMap, Tree
-from asrdistill.tree.kaldi_io import read_tree, write_tree
-from asrdistill.tree.questions import Questions, make_questions
+from asrdistill.tree.kaldi_io import from_context_dependency, read_tree, to_context_dependency, write_tree
+from asrdistill.tree.questions import Questions, make_questions, parse_extra_questions
 from asrdistill.tree.stats import TreeStats, gauss_objf
 
 __all__ = [
     "ConstantEventMap", "Questions", "Root", "SplitEventMap", "TableEventMap", "Tree", "TreeStats",
-    "build_tree", "gauss_objf", "make_questions", "make_roots", "read_tree", "write_tree",
+    "build_tree", "from_context_dependency", "gauss_objf", "make_questions", "make_roots",
+    "parse_extra_questions", "parse_roots", "read_tree", "to_context_dependency", "write_tree",
 ]

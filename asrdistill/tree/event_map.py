@@ -74,6 +74,8 @@ def map_events(node: EventMap | None, events: np.ndarray) -> np.ndarray:
         else:
             inside = (values >= 0) & (values < len(node.table))
             idx, values = idx[inside], values[inside]
+            if len(values) == 0:
+                continue
             order = np.argsort(values, kind="stable")
             idx, values = idx[order], values[order]
             bounds = np.flatnonzero(np.r_[True, values[1:] != values[:-1], True])

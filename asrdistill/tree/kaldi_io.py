@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 
 from asrdistill.errors import UserFacingError
 from asrdistill.tree.event_map import (ConstantEventMap, EventMap, SplitEventMap, TableEventMap, Tree)
@@ -114,7 +115,7 @@ class _Reader:
         return self._basic(0xFC, "<I")
 
     def int_vector(self) -> tuple[int, ...]:
-        if self.data[self.pos] != 4:
+        if self.pos + 5 > len(self.data) or self.data[self.pos] != 4:
             self.fail("expected an int32 vector")
         (n,) = struct.unpack_from("<i", self.data, self.pos + 1)
         if n < 0 or self.pos + 5 + 4 * n > len(self.data):
@@ -161,7 +162,12 @@ def context_dependency_from_bytes(data: bytes, origin: str = "<bytes>") -> Tree:
     r.expect("ContextDependency")
     n, p = r.int32(), r.int32()
     r.expect("ToPdf")
-    root = r.event_map()
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))  # the reader recurses once per tree level
+    try:
+        root = r.event_map()
+    finally:
+        sys.setrecursionlimit(limit)
     r.expect("EndContextDependency")
     if root is None:
         r.fail("empty tree")

@@ -10,7 +10,7 @@ hold several phones).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -148,10 +148,12 @@ def parse_extra_questions(text: str, phone_ids: dict[str, int] | None = None,
 
 def make_questions(stats: TreeStats, phone_sets_for_roots: Sequence[Sequence[int]],
                    extra_questions: Sequence[Sequence[int]] | None = None,
-                   max_num_pdf_classes: int | None = None, pdf_classes: Sequence[int] | None = (1,),
+                   num_pdf_classes: Mapping[int, int] | None = None, pdf_classes: Sequence[int] | None = (1,),
                    boundary_question: bool = True, seed: int = 0) -> Questions:
     """Build all questions: clustered phone sets + extra questions (+ {0}, the utterance boundary) and
-    pdf-class questions (``max_num_pdf_classes`` defaults to the largest pdf-class in the stats + 1)."""
+    pdf-class questions up to the largest number of pdf-classes of any phone (``num_pdf_classes``:
+    phone -> number of pdf-classes of its HMM; default: the largest pdf-class in the stats + 1)."""
+    max_num_pdf_classes = max(num_pdf_classes.values()) if num_pdf_classes else None
     phone_qs = cluster_phone_sets(stats, phone_sets_for_roots, pdf_classes=pdf_classes, seed=seed)
     phone_qs += [tuple(q) for q in (extra_questions or [])]
     if boundary_question:

@@ -4,8 +4,8 @@ As Kaldi's acc-tree-stats with GaussClusterable: for every context seen in the a
 frame count, the sum of the features and the sum of their squares. The contexts are kept as a sorted
 int32 array ``keys`` [K, 4] (columns: left phone, centre phone, right phone, pdf-class; phone 0 = no phone,
 i.e. the utterance boundary) with float64 ``counts`` [K], ``sums`` [K, D] and ``sumsq`` [K, D].
-Accumulation is vectorised: each call reduces its frames by context with one sort, and the pending
-partial results are folded together now and then.
+Accumulation is vectorised: frames are buffered (float32) and reduced by context with one sort per
+a few thousand frames, and the partial results are folded together now and then.
 """
 from __future__ import annotations
 
@@ -27,15 +27,24 @@ def gauss_objf(counts: np.ndarray, sums: np.ndarray, sumsq: np.ndarray, var_floo
     """Log-likelihood of the data under its own ML diagonal Gaussian (Kaldi's GaussClusterable::Objf).
 
     Vectorised over leading axes: ``counts`` [...], ``sums``/``sumsq`` [..., D]. The variance is floored
-    at ``var_floor``; zero counts give 0.
+    at ``var_floor``; zero counts give 0. Per frame: -0.5 * sum_d (var_d / floored_d + log(2 pi floored_d)).
     """
     counts = np.asarray(counts, dtype=np.float64)
+    sums = np.asarray(sums, dtype=np.float64)
     dim = sums.shape[-1]
-    safe = np.where(counts > 0, counts, 1.0)[..., None]
-    mean = sums / safe
-    var = sumsq / safe - mean * mean
+    inv = 1.0 / np.where(counts > 0, counts, 1.0)[..., None]
+    mean = sums * inv
+    var = sumsq * inv
+    mean *= mean
+    var -= mean
     floored = np.maximum(var, var_floor)
-    per_frame = -0.5 * (var / floored).sum(-1) - 0.5 * (np.log(floored).sum(-1) + dim * LOG_2PI)
+    if var_floor > 0:  # var / floored = min(var, floor) / floor
+        ratio_sum = np.minimum(var, var_floor, out=var).sum(-1) / var_floor
+    else:
+        ratio_sum = (var / floored).sum(-1)
+    # sum of logs as logs of products of 8 dims: 8x fewer logs, and 8 floored variances cannot overflow
+    log_det = np.log(np.multiply.reduceat(floored, np.arange(0, dim, 8), axis=-1)).sum(-1)
+    per_frame = -0.5 * (ratio_sum + log_det + dim * LOG_2PI)
     return np.where(counts > 0, counts * per_frame, 0.0)
 
 
@@ -72,7 +81,8 @@ def _reduce_by_code(codes: np.ndarray, counts: np.ndarray, sums: np.ndarray, sum
 class TreeStats:
     """Accumulated per-context Gaussian statistics for tree building (mergeable across jobs)."""
 
-    _FLUSH_ROWS = 200_000
+    _FLUSH_ROWS = 200_000  # fold partial results together beyond this many contexts
+    _FRAME_BUFFER = 2048  # reduce buffered frames by context beyond this many frames
 
     def __init__(self, dim: int, var_floor: float = 0.01):
         self.dim = int(dim)
@@ -83,6 +93,8 @@ class TreeStats:
         self._sumsq = np.zeros((0, self.dim), dtype=np.float64)
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
+        self._frames: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        self._frames_buffered = 0
 
     # ----------------------------------------------------------------------------- accumulation
     def accumulate_frames(self, feats: np.ndarray, left: np.ndarray, centre: np.ndarray,
@@ -100,10 +112,37 @@ class TreeStats:
         if np.any(np.asarray(pdf_class) < 0) or np.any(np.asarray(pdf_class) >= (1 << _PDF_CLASS_BITS)):
             raise ValueError("pdf-class out of range [0, 256)")
         codes = encode_contexts(np.asarray(left), np.asarray(centre), np.asarray(right), np.asarray(pdf_class))
-        x = feats.astype(np.float64)
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-        xw = x * w[:, None]
-        part = _reduce_by_code(codes, w, xw, xw * x)
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)
+        self._frames.append((codes, np.array(feats, dtype=np.float32), w))
+        self._frames_buffered += n
+        if self._frames_buffered >= self._FRAME_BUFFER:
+            self._reduce_frames()
+
+    def _reduce_frames(self) -> None:
+        """Reduce the buffered frames by context (one sort for many utterances)."""
+        if not self._frames:
+            return
+        codes = np.concatenate([f[0] for f in self._frames])
+        x = np.concatenate([f[1] for f in self._frames])
+        if all(f[2] is None for f in self._frames):
+            w = None
+        else:
+            w = np.concatenate([np.ones(len(f[0])) if f[2] is None else f[2] for f in self._frames])
+        self._frames, self._frames_buffered = [], 0
+        order = np.argsort(codes, kind="stable")
+        codes = codes[order]
+        x = x[order].astype(np.float64)
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        if w is None:
+            counts = np.diff(np.r_[starts, len(codes)]).astype(np.float64)
+            xw = x
+        else:
+            w = w[order]
+            counts = np.add.reduceat(w, starts)
+            xw = x * w[:, None]
+        sums = np.add.reduceat(xw, starts, axis=0)
+        xw *= x
+        part = (codes[starts], counts, sums, np.add.reduceat(xw, starts, axis=0))
         self._pending.append(part)
         self._pending_rows += len(part[0])
         if self._pending_rows > self._FLUSH_ROWS:
@@ -130,6 +169,7 @@ class TreeStats:
                                np.repeat(right, lengths), pdf_class)
 
     def _flush(self) -> None:
+        self._reduce_frames()
         if not self._pending:
             return
         parts = [(self._codes, self._counts, self._sums, self._sumsq)] + self._pending
