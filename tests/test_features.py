@@ -36,8 +36,9 @@ def knf_fbank(samples: np.ndarray, rate: int, num_bins: int = 40) -> np.ndarray:
 # -- fbank ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rate", [16000, 8000])
-def test_fbank_matches_kaldi_native_fbank(rate):
-    x = speech_like(3.0, rate, seed=rate)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fbank_matches_kaldi_native_fbank(rate, seed):
+    x = speech_like(3.0, rate, seed=seed)
     assert np.any(x == 0) and np.abs(x).max() > 10000  # has digital silence and int16-scale peaks
     ours = compute_fbank(x, rate)
     ref = knf_fbank(x, rate)
@@ -50,6 +51,11 @@ def test_fbank_differs_between_rates_interpretation():
     # the same samples read as 8 kHz audio put the mel bins elsewhere: the rate is really used
     x = speech_like(1.0, 16000, seed=3)
     assert np.abs(compute_fbank(x, 16000) - compute_fbank(x, 8000)[:98]).max() > 1.0
+
+
+def test_digital_silence_hits_kaldis_log_floor():
+    feats = compute_fbank(np.zeros(8000, np.float32), 16000)
+    np.testing.assert_allclose(feats, np.log(np.finfo(np.float32).eps), rtol=1e-6)
 
 
 def test_num_frames_and_short_audio():
@@ -155,6 +161,7 @@ def test_compute_features_outputs(feats16):
     for utt in store.utts:
         np.testing.assert_allclose(store.get(utt), apply_cmvn(raw[utt], cmvn[utt[:3]]), atol=1e-5)
     assert store.index("m02-000") == 2
+    assert np.array_equal(store.to_tensor().numpy(), np.asarray(store.frames))
     with pytest.raises(KeyError, match="f01-002"):
         store.get("f01-002")
     # per speaker, the CMVN-applied frames have zero mean
@@ -196,10 +203,11 @@ def test_8khz_corpus(tmp_path):
     assert np.abs(raw["m02-001"] - knf_fbank(x.astype(np.float32), 8000)).max() <= 1e-3
 
 
-def test_mixed_sample_rates_are_an_error(tmp_path):
+@pytest.mark.parametrize("nj", [1, 2])  # within one chunk / across the chunks of two workers
+def test_mixed_sample_rates_are_an_error(tmp_path, nj):
     data = make_data_dir(tmp_path, odd_rate={"m02-001": 8000})
     with pytest.raises(UserFacingError) as err:
-        compute_features(data, tmp_path / "fbank", nj=1, progress=False)
+        compute_features(data, tmp_path / "fbank", nj=nj, progress=False)
     msg = str(err.value)
     assert "m02-001" in msg and "8000" in msg and "16000" in msg and "f01-000" in msg
     assert not (tmp_path / "fbank").exists()  # nothing half-written
@@ -221,3 +229,11 @@ def test_cli_compute_feats(feats16, tmp_path, capsys):
     assert (tmp_path / "fb" / "frames.f32").read_bytes() == (feat_dir / "frames.f32").read_bytes()
     assert main(["compute-feats", str(tmp_path / "missing"), str(tmp_path / "fb2"), "--nj", "1"]) == 1
     assert "missing" in capsys.readouterr().err
+
+
+def test_unreadable_audio_in_a_worker_is_a_clear_error(tmp_path):
+    data = make_data_dir(tmp_path)
+    (tmp_path / "wav" / "m02-000.wav").write_bytes(b"RIFF not really a wav file")
+    with pytest.raises(UserFacingError, match="m02-000"):
+        compute_features(data, tmp_path / "fbank", nj=2, progress=False)
+    assert not (tmp_path / "fbank").exists()

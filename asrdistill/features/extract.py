@@ -32,6 +32,7 @@ from asrdistill.utils import atomic_path, get_logger, is_done, mark_done
 log = get_logger(__name__)
 
 CHUNKS_PER_JOB = 4  # more chunks than jobs: finer progress and better load balance
+MIN_CHUNKS = 32
 
 
 @dataclass
@@ -76,7 +77,7 @@ def _mixed_rate_error(utt: str, rate: int, first_utt: str, first_rate: int) -> U
                            "all utterances of a data dir must share one sample rate (resample the audio)")
 
 
-def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads: int | None) -> _ChunkResult:
+def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads: int = 1) -> _ChunkResult:
     """Worker: fbank of ``utts`` into ``piece``.ark/.scp (Kaldi) and ``piece``.f32 (raw float32)."""
     import kaldiio
     import torch
@@ -84,8 +85,8 @@ def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads
     from asrdistill.data.kaldi_dir import load_utterance_audio
     from asrdistill.features.fbank import compute_fbank
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)  # per-frame FFTs gain nothing from intra-op threads; on a busy machine they thrash
     result = _ChunkResult([], [], 0, None, None, [], {})
     try:
         with kaldiio.WriteHelper(f"ark,scp:{piece}.ark,{piece}.scp") as ark, open(f"{piece}.f32", "wb") as raw:
@@ -116,7 +117,23 @@ def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads
     except UserFacingError as err:
         # DataDirError's constructor does not survive pickling between processes; keep its message.
         raise UserFacingError(str(err)) from None
+    finally:
+        torch.set_num_threads(saved_threads)
     return result
+
+
+def _worker_context():
+    """A forkserver that has imported torch and the feature code once: workers start in milliseconds.
+
+    Not plain fork: a forked copy of a process that already ran torch ops can hang on locks its
+    threads held; the forkserver process never runs any.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "torchaudio.compliance.kaldi", "kaldiio", "asrdistill.data.kaldi_dir",
+                                "asrdistill.features.extract"])
+    return ctx
 
 
 def _read_scp(path: Path) -> list[tuple[str, str, int]]:
@@ -169,7 +186,7 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
     start = time.perf_counter()
     dd = read_data_dir(data_dir, allow_pipes=allow_pipes, require_text=False)
     utts = dd.utts
-    chunks = _split_chunks(utts, nj * CHUNKS_PER_JOB if nj > 1 else min(len(utts), 8))
+    chunks = _split_chunks(utts, max(nj * CHUNKS_PER_JOB, MIN_CHUNKS))
     nj = min(nj, len(chunks))
     log.info("%s -> %s: %d utterances, %d jobs", data_dir, feat_dir, len(utts), nj)
 
@@ -179,30 +196,26 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
         pieces_dir.mkdir()
         pieces = [str(pieces_dir / f"{i:04d}") for i in range(len(chunks))]
         results: list[_ChunkResult | None] = [None] * len(chunks)
-        bar = tqdm(total=len(utts), desc="fbank", unit="utt", disable=not progress)
-        if nj == 1:
-            for i, chunk in enumerate(chunks):
-                results[i] = _extract_chunk(dd, chunk, config, pieces[i], None)
-                bar.update(len(chunk))
-        else:
-            import multiprocessing
-
-            # spawn, not fork: a forked torch process can hang on locks its parent's threads held.
-            with ProcessPoolExecutor(nj, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(_extract_chunk, dd, chunk, config, pieces[i], 1): i
-                           for i, chunk in enumerate(chunks)}
-                pending = set(futures)
-                try:
-                    while pending:
-                        finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                        for fut in finished:
-                            results[futures[fut]] = fut.result()  # re-raises a worker's error
-                            bar.update(len(chunks[futures[fut]]))
-                except BaseException:
-                    for fut in pending:
-                        fut.cancel()
-                    raise
-        bar.close()
+        with tqdm(total=len(utts), desc="fbank", unit="utt", disable=not progress) as bar:
+            if nj == 1:
+                for i, chunk in enumerate(chunks):
+                    results[i] = _extract_chunk(dd, chunk, config, pieces[i])
+                    bar.update(len(chunk))
+            else:
+                with ProcessPoolExecutor(nj, mp_context=_worker_context()) as pool:
+                    futures = {pool.submit(_extract_chunk, dd, chunk, config, pieces[i]): i
+                               for i, chunk in enumerate(chunks)}
+                    pending = set(futures)
+                    try:
+                        while pending:
+                            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                            for fut in finished:
+                                results[futures[fut]] = fut.result()  # re-raises a worker's error
+                                bar.update(len(chunks[futures[fut]]))
+                    except BaseException:
+                        for fut in pending:
+                            fut.cancel()
+                        raise
         assert all(r is not None for r in results)
 
         # One sample rate for the whole dir.
@@ -250,12 +263,15 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
         frames = open_frames_for_writing(tmp, int(offsets[-1]), dim)
         row = 0
         for r, piece in zip(results, pieces):
-            raw = np.fromfile(f"{piece}.f32", dtype="<f4").reshape(-1, dim)
+            if not r.utts:
+                continue
+            raw = np.memmap(f"{piece}.f32", dtype="<f4", mode="r").reshape(-1, dim)  # read as needed
             pos = 0
             for utt, n in zip(r.utts, r.num_frames):
                 frames[row:row + n] = apply_cmvn(raw[pos:pos + n], spk_stats[dd.utt2spk[utt]], norm_vars)
                 pos += n
                 row += n
+            del raw
         if isinstance(frames, np.memmap):
             frames.flush()
         del frames

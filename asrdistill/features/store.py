@@ -97,5 +97,11 @@ class FrameStore:
         """Frames per utterance (int64 [U])."""
         return np.diff(self.offsets)
 
+    def to_tensor(self, device: str = "cpu"):
+        """All frames as one in-memory float32 tensor [N, D] on ``device`` (a copy of the map)."""
+        import torch
+
+        return torch.from_numpy(np.array(self.frames, dtype=np.float32)).to(device)
+
     def __repr__(self) -> str:
         return f"FrameStore({str(self.path)!r}, utts={len(self)}, frames={self.num_frames}, dim={self.dim})"

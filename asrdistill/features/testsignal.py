@@ -18,8 +18,11 @@ def _resonator(x: np.ndarray, freq: float, bandwidth: float, sample_rate: int) -
     return lfilter([1.0 - r], a, x)
 
 
-def speech_like(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
-    """``seconds`` of speech-like audio at ``sample_rate``, int16 scale (peak about 12000)."""
+def speech_like(seconds: float, sample_rate: int = 16000, seed: int = 0, noise_floor: float = 3.0) -> np.ndarray:
+    """``seconds`` of speech-like audio at ``sample_rate``, int16 scale (peak about 12000).
+
+    ``noise_floor`` is the standard deviation of the background noise added outside digital silence.
+    """
     rng = np.random.default_rng(seed)
     n_total = int(round(seconds * sample_rate))
     pieces: list[np.ndarray] = []
@@ -50,4 +53,7 @@ def speech_like(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.n
         n += dur
     x = np.concatenate(pieces)[:n_total]
     peak = np.max(np.abs(x)) or 1.0
-    return np.round(x / peak * 12000.0).astype(np.float32)
+    x = x / peak * 12000.0
+    # a recording's noise floor (about -70 dB), except in the stretches of digital silence
+    x = np.where(x != 0.0, x + noise_floor * rng.standard_normal(len(x)), 0.0)
+    return np.round(x).astype(np.float32)
