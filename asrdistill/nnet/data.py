@@ -112,9 +112,16 @@ class FrameDataset:
     def feature_stats(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-dim mean and standard deviation of the frames (float64 accumulation)."""
         x = self.frames.cpu().numpy()
-        mean = x.mean(axis=0, dtype=np.float64)
-        var = (x.astype(np.float64) ** 2).mean(axis=0) - mean ** 2 if len(x) else np.ones(x.shape[1])
-        return mean, np.sqrt(np.maximum(var, 0.0))
+        if not len(x):
+            return np.zeros(x.shape[1]), np.ones(x.shape[1])
+        total = np.zeros(x.shape[1])
+        squares = np.zeros(x.shape[1])
+        for start in range(0, len(x), 1 << 18):  # chunks: no float64 copy of all frames
+            chunk = x[start:start + (1 << 18)].astype(np.float64)
+            total += chunk.sum(axis=0)
+            squares += (chunk ** 2).sum(axis=0)
+        mean = total / len(x)
+        return mean, np.sqrt(np.maximum(squares / len(x) - mean ** 2, 0.0))
 
     def select_utts(self, utts: list[str]) -> "FrameDataset":
         """The dataset restricted to ``utts`` (kept in this dataset's order)."""

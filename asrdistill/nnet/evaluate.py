@@ -75,3 +75,19 @@ def score_frames(model_paths: str | os.PathLike | Sequence[str | os.PathLike], f
     if len(scorer.members) == 1:
         return evaluate_frames(scorer.members[0], data, batch_size)
     return evaluate_frames(scorer, data, batch_size)
+
+
+def score_frames_per_member(model_paths: Sequence[str | os.PathLike], feat_dir: str | os.PathLike,
+                            ali_dir: str | os.PathLike, device: str = "auto",
+                            batch_size: int = 4096) -> dict:
+    """Scores of each model, their mean, and their ensemble by both combinations (see
+    :func:`asrdistill.nnet.ensemble.ensemble_report`): ``{"members": [...], "member_mean",
+    "arithmetic", "geometric"}``."""
+    from asrdistill.nnet.data import load_frame_dataset
+    from asrdistill.nnet.ensemble import ensemble_report, load_ensemble
+    from asrdistill.nnet.train import resolve_device
+
+    dev = resolve_device(device)
+    ens = load_ensemble(list(model_paths), device=dev)
+    data = load_frame_dataset(feat_dir, ali_dir, num_pdfs=ens.config.num_pdfs)
+    return ensemble_report(list(ens.members), {"set": data}, dev, batch_size)["set"]

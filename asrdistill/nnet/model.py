@@ -30,11 +30,13 @@ from asrdistill.utils import atomic_path
 MODEL_FORMAT = "asrdistill-dnn-1"
 
 #: name -> (hidden layers, hidden units). ``paper`` is Hinton et al. 2015 Sec. 4 (8 x 2560 ReLU,
-#: ~85M parameters with 14000 pdfs); the others are for CPU demos and tests.
+#: ~85M parameters with 14000 pdfs). ``small`` is the CPU demo size (an epoch of ~1M frames in about a
+#: minute on 2 cores with ~1000-2000 pdfs, see benchmarks/bench_nnet.py), ``medium`` a slower CPU
+#: option, ``tiny`` for tests.
 PRESETS: dict[str, tuple[int, int]] = {
     "paper": (8, 2560),
-    "medium": (4, 1024),
-    "small": (3, 512),
+    "medium": (4, 512),
+    "small": (3, 256),
     "tiny": (2, 128),
 }
 

@@ -1,0 +1,37 @@
+"""``asrdistill train-ensemble``: train N DNNs that differ only in their seed, and score their ensemble."""
+from __future__ import annotations
+
+import argparse
+
+from asrdistill.nnet.options import add_data_options, add_model_options, add_train_options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-ensemble", help="train an ensemble of DNNs (seeds SEED..SEED+N-1)",
+                       description="Train N models as train-dnn does (member i in OUT/member<i>, seed SEED+i), "
+                                   "write OUT/ensemble.json and OUT/scores.json (each member, their mean, and "
+                                   "the ensemble by arithmetic and geometric combination, on the dev set).")
+    p.add_argument("--members", type=int, default=10, help="number of members (default 10, as the paper)")
+    add_data_options(p)
+    add_model_options(p)
+    add_train_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from asrdistill.errors import UserFacingError
+    from asrdistill.nnet.ensemble import train_ensemble
+    from asrdistill.nnet.options import load_train_dev, model_config_from_args, train_config_from_args
+
+    if args.members < 1:
+        raise UserFacingError("--members must be at least 1")
+    train, dev = load_train_dev(args)
+    report = train_ensemble(args.members, model_config_from_args(args, train.num_pdfs), train, dev, args.out,
+                            train_config_from_args(args), resume=not args.no_resume)
+    r = report["dev"]
+    for i, s in enumerate(r["members"]):
+        print(f"member{i}: dev frame acc {s['frame_acc']:.4f} CE {s['ce']:.4f}")
+    print(f"member mean: dev frame acc {r['member_mean']['frame_acc']:.4f} CE {r['member_mean']['ce']:.4f}")
+    for m in ("arithmetic", "geometric"):
+        print(f"ensemble ({m}): dev frame acc {r[m]['frame_acc']:.4f} CE {r[m]['ce']:.4f}")
+    return 0

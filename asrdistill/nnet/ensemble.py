@@ -1,0 +1,148 @@
+"""Ensembles of DNN acoustic models that differ only in their random seed, and how they are combined.
+
+Combination of the members' pdf distributions at temperature T (``z_m`` member m's logits, M members):
+
+* ``arithmetic`` (default; Hinton et al. 2015): ``p = (1/M) sum_m softmax(z_m / T)``.
+* ``geometric``: normalised geometric mean, ``p = softmax((1/M) sum_m log_softmax(z_m / T))``.
+
+:func:`combine_log_probs` computes ``log p`` from stacked member logits. :class:`Ensemble` is scored like
+a single model (``log_probs``, ``log_likelihoods`` with the members' shared log prior), and
+:func:`train_ensemble` trains the members (seed ``seed + i`` for member i) and reports each member, the
+mean over members and the ensemble.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from asrdistill.errors import UserFacingError
+from asrdistill.nnet.model import AcousticDnn, DnnConfig, load_model
+from asrdistill.utils import get_logger, write_json_atomic
+
+log = get_logger(__name__)
+
+COMBINE_METHODS = ("arithmetic", "geometric")
+
+
+def combine_log_probs(member_logits: Tensor, method: str = "arithmetic", temperature: float = 1.0) -> Tensor:
+    """Log of the combined distribution [B, C] from member logits [M, B, C] (float32; see module doc)."""
+    z = member_logits.float() / temperature
+    logp = torch.log_softmax(z, dim=-1)
+    if method == "arithmetic":
+        return torch.logsumexp(logp, dim=0) - math.log(z.shape[0])
+    if method == "geometric":
+        return torch.log_softmax(logp.mean(dim=0), dim=-1)
+    raise UserFacingError(f"unknown ensemble combination {method!r} (choose from {', '.join(COMBINE_METHODS)})")
+
+
+class Ensemble(nn.Module):
+    """Several :class:`AcousticDnn` of the same input context and pdf set, scored as one model."""
+
+    def __init__(self, members: Sequence[AcousticDnn], combine: str = "arithmetic"):
+        super().__init__()
+        if not members:
+            raise UserFacingError("an ensemble needs at least one member")
+        if combine not in COMBINE_METHODS:
+            raise UserFacingError(f"unknown ensemble combination {combine!r}")
+        first = members[0].config
+        for i, m in enumerate(members[1:], 1):
+            c = m.config
+            if (c.num_pdfs, c.left, c.right, c.feat_dim) != (first.num_pdfs, first.left, first.right, first.feat_dim):
+                raise UserFacingError(f"ensemble member {i} has a different pdf set or input context than member 0")
+        self.members = nn.ModuleList(members)
+        self.combine = combine
+
+    @property
+    def config(self) -> DnnConfig:
+        return self.members[0].config
+
+    @property
+    def log_prior(self) -> Tensor:
+        return self.members[0].log_prior
+
+    def member_logits(self, x: Tensor) -> Tensor:
+        """Stacked logits [M, B, C]."""
+        return torch.stack([m(x) for m in self.members])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.member_logits(x)
+
+    def log_probs(self, x: Tensor, temperature: float = 1.0, method: str | None = None) -> Tensor:
+        return combine_log_probs(self.member_logits(x), method or self.combine, temperature)
+
+    def log_likelihoods(self, x: Tensor) -> Tensor:
+        return self.log_probs(x) - self.log_prior
+
+
+def load_ensemble(paths: Sequence[str | os.PathLike], device: torch.device | str = "cpu",
+                  combine: str = "arithmetic") -> Ensemble:
+    """An :class:`Ensemble` (eval mode) of model files; an ``ensemble.json`` in the list expands to its members."""
+    files: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir() and (p / "ensemble.json").is_file():
+            p = p / "ensemble.json"
+        if p.suffix == ".json":
+            import json
+
+            info = json.loads(p.read_text())
+            files += [p.parent / m for m in info["members"]]
+        else:
+            files.append(p)
+    return Ensemble([load_model(f, device) for f in files], combine=combine).eval()
+
+
+def train_ensemble(num_members: int, model_config: DnnConfig, train_data, dev_data, out_dir: str | os.PathLike,
+                   config=None, eval_sets: dict[str, Any] | None = None, resume: bool = True) -> dict[str, Any]:
+    """Train ``num_members`` models (member i in ``<out_dir>/member<i>`` with seed ``config.seed + i``).
+
+    Writes ``<out_dir>/ensemble.json`` (member model paths, relative) and ``scores.json``: for each set
+    in ``eval_sets`` (name -> :class:`~asrdistill.nnet.data.FrameDataset`; default ``{"dev": dev_data}``)
+    each member's frame accuracy / CE, their mean, and the ensemble's under both combinations.
+    Returns that report.
+    """
+    import dataclasses
+
+    from asrdistill.nnet.train import TrainConfig, resolve_device, train_model
+
+    config = config or TrainConfig()
+    out = Path(out_dir)
+    models, members = [], []
+    for i in range(num_members):
+        cfg = dataclasses.replace(config, seed=config.seed + i)
+        res = train_model(model_config, train_data, dev_data, out / f"member{i}", cfg, resume=resume)
+        models.append(res.model)
+        members.append(f"member{i}/final.mdl")
+    write_json_atomic(out / "ensemble.json", {"members": members, "combine": "arithmetic"})
+    device = resolve_device(config.device)
+    report = ensemble_report(models, eval_sets or {"dev": dev_data}, device, config.eval_batch_size)
+    write_json_atomic(out / "scores.json", report)
+    for name, r in report.items():
+        log.info("%s: members mean acc %.4f CE %.4f | ensemble (arithmetic) acc %.4f CE %.4f", name,
+                 r["member_mean"]["frame_acc"], r["member_mean"]["ce"], r["arithmetic"]["frame_acc"],
+                 r["arithmetic"]["ce"])
+    return report
+
+
+def ensemble_report(models: Sequence[AcousticDnn], eval_sets: dict[str, Any], device: torch.device,
+                    batch_size: int = 4096) -> dict[str, Any]:
+    """Per set: ``members`` (list of scores), ``member_mean``, ``arithmetic`` and ``geometric`` ensemble scores."""
+    from asrdistill.nnet.evaluate import evaluate_frames
+
+    models = [m.to(device).eval() for m in models]
+    report: dict[str, Any] = {}
+    for name, data in eval_sets.items():
+        data = data.to(device)
+        scores = [evaluate_frames(m, data, batch_size) for m in models]
+        mean = {k: sum(s[k] for s in scores) / len(scores) for k in ("frame_acc", "ce")}
+        mean["frames"] = scores[0]["frames"]
+        entry = {"members": scores, "member_mean": mean}
+        for method in COMBINE_METHODS:
+            entry[method] = evaluate_frames(Ensemble(models, combine=method), data, batch_size)
+        report[name] = entry
+    return report

@@ -1,0 +1,263 @@
+"""DNN library: model file format, frame data, CE training (resume equivalence, newbob), ensembles, scoring."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from asrdistill.errors import UserFacingError
+from asrdistill.nnet.data import load_frame_dataset
+from asrdistill.nnet.ensemble import combine_log_probs, load_ensemble
+from asrdistill.nnet.evaluate import evaluate_frames, score_frames
+from asrdistill.nnet.model import DnnConfig, build_model, load_model, log_prior_from_counts, save_model
+from asrdistill.nnet.toydata import write_toy_dirs
+from asrdistill.nnet.train import Newbob, TrainConfig, train_model
+
+NUM_PDFS = 20
+SMALL = DnnConfig(num_pdfs=NUM_PDFS, left=3, right=2, hidden_layers=2, hidden_dim=64)
+
+
+def quiet(**kw) -> TrainConfig:
+    base = dict(max_epochs=3, batch_size=128, learning_rate=0.02, tensorboard=False, progress=False, num_threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    write_toy_dirs(root / "ftr", root / "atr", num_utts=40, num_pdfs=NUM_PDFS, mean_frames=60, seed=0, unaligned=2)
+    write_toy_dirs(root / "fdv", root / "adv", num_utts=10, num_pdfs=NUM_PDFS, mean_frames=60, seed=1)
+    train = load_frame_dataset(root / "ftr", root / "atr")
+    dev = load_frame_dataset(root / "fdv", root / "adv")
+    return root, train, dev
+
+
+# -- model -------------------------------------------------------------------------------------------------
+def test_paper_preset_size():
+    cfg = DnnConfig.from_preset("paper", 14000)
+    assert (cfg.hidden_layers, cfg.hidden_dim, cfg.context, cfg.input_dim) == (8, 2560, 26, 1040)
+    assert 84e6 < cfg.num_params() < 86e6  # "about 85M parameters"
+    small = build_model(DnnConfig.from_preset("tiny", 50), seed=0)
+    assert sum(p.numel() for p in small.parameters()) == small.config.num_params()
+
+
+def test_model_file_roundtrip_weights_only(tmp_path):
+    model = build_model(SMALL, seed=3)
+    model.set_input_normalization(np.arange(40) * 0.1, np.full(40, 2.0))
+    model.set_log_prior(log_prior_from_counts(np.arange(NUM_PDFS)))
+    save_model(tmp_path / "m.mdl", model)
+    raw = torch.load(tmp_path / "m.mdl", weights_only=True)
+    json.dumps(raw["config"])  # the config is plain JSON
+    loaded = load_model(tmp_path / "m.mdl")
+    x = torch.randn(7, SMALL.input_dim)
+    assert torch.equal(model.eval()(x), loaded(x))
+    assert torch.allclose(loaded.log_likelihoods(x), torch.log_softmax(loaded(x), -1) - loaded.log_prior)
+    assert not loaded.training
+    with pytest.raises(UserFacingError):
+        load_model(tmp_path / "missing.mdl")
+
+
+def test_seed_determines_init():
+    a, b, c = build_model(SMALL, seed=1), build_model(SMALL, seed=1), build_model(SMALL, seed=2)
+    assert torch.equal(a.output.weight, b.output.weight)
+    assert not torch.equal(a.output.weight, c.output.weight)
+
+
+def test_log_prior_floor():
+    lp = log_prior_from_counts(np.array([0, 3, 6]), count_floor=1.0)
+    assert np.allclose(np.exp(lp), [0.1, 0.3, 0.6])
+    assert np.isfinite(lp).all()
+
+
+# -- data --------------------------------------------------------------------------------------------------
+def test_dataset_skips_unaligned_and_checks_lengths(toy, tmp_path):
+    root, train, dev = toy
+    from asrdistill.features.store import FrameStore
+
+    store = FrameStore(root / "ftr")
+    assert len(train.utts) == len(store.utts) - 2 and train.utts == store.utts[:-2]
+    u = train.utts[5]
+    i = train.utts.index(u)
+    assert torch.equal(train.frames[train.offsets[i]:train.offsets[i + 1]], torch.from_numpy(np.array(store.get(u))))
+    # an alignment one frame short is an error that names the utterance
+    import kaldiio
+
+    ali = tmp_path / "bad_ali"
+    ali.mkdir()
+    (ali / "num_pdfs").write_text(f"{NUM_PDFS}\n")
+    with kaldiio.WriteHelper(f"ark,scp:{ali / 'pdf.ark'},{ali / 'pdf.scp'}") as w:
+        for j, utt in enumerate(store.utts):
+            n = len(store.get(utt)) - (1 if j == 3 else 0)
+            w(utt, np.zeros(n, np.int32))
+    with pytest.raises(UserFacingError, match=store.utts[3]):
+        load_frame_dataset(root / "ftr", ali)
+
+
+def test_subset_whole_utterances_seeded(toy):
+    _, train, _ = toy
+    a, b, c = train.subset(0.25, seed=7), train.subset(0.25, seed=7), train.subset(0.25, seed=8)
+    assert a.utts == b.utts and a.utts != c.utts
+    assert len(a.utts) == round(0.25 * len(train.utts))
+    for k, u in enumerate(a.utts):
+        i = train.utts.index(u)
+        assert torch.equal(a.targets[a.offsets[k]:a.offsets[k + 1]], train.targets[train.offsets[i]:train.offsets[i + 1]])
+
+
+# -- training ----------------------------------------------------------------------------------------------
+def test_training_beats_chance(toy, tmp_path):
+    root, train, dev = toy
+    res = train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=4, tensorboard=True))
+    assert list((tmp_path / "exp" / "tb").glob("events.out.tfevents.*"))
+    best = res.history[res.best_epoch]
+    assert best["dev_acc"] > 0.5 > 5.0 / NUM_PDFS  # chance is 1/20
+    assert best["dev_ce"] < res.history[0]["dev_ce"] - 1.0
+    assert (tmp_path / "exp" / "final.mdl").is_file() and (tmp_path / "exp" / "log.txt").is_file()
+    # the saved model scores the same through score_frames; priors come from the training counts
+    m = load_model(tmp_path / "exp" / "final.mdl")
+    s = score_frames(tmp_path / "exp" / "final.mdl", root / "fdv", root / "adv", device="cpu")
+    assert s["frame_acc"] == pytest.approx(best["dev_acc"], abs=1e-6)
+    assert torch.allclose(m.log_prior, torch.from_numpy(log_prior_from_counts(train.pdf_counts())))
+    for f in ("last.pt", "best.pt"):  # checkpoints load without pickled code
+        torch.load(tmp_path / "exp" / "checkpoints" / f, weights_only=True)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_is_bit_identical(toy, tmp_path):
+    _, train, dev = toy
+    cfg = quiet(max_epochs=3, schedule="constant")
+    straight = train_model(SMALL, train, dev, tmp_path / "a", cfg)
+
+    def stop_after_two(epoch, record):
+        if epoch == 2:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train_model(SMALL, train, dev, tmp_path / "b", cfg, on_epoch_end=stop_after_two)
+    assert not (tmp_path / "b" / "final.mdl").exists()
+    epochs_run = []
+    resumed = train_model(SMALL, train, dev, tmp_path / "b", cfg, on_epoch_end=lambda e, r: epochs_run.append(e))
+    assert epochs_run == [3]  # it continued after epoch 2 rather than starting over
+    sa, sb = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert [h["dev_ce"] for h in straight.history] == [h["dev_ce"] for h in resumed.history]
+    # resuming with other training data is refused
+    with pytest.raises(UserFacingError, match="other training data"):
+        train_model(SMALL, train.subset(0.5), dev, tmp_path / "b", dataclasses.replace(cfg, max_epochs=4))
+    # a different seed gives a different model (the comparison can fail)
+    other = train_model(SMALL, train, dev, tmp_path / "c", dataclasses.replace(cfg, seed=1, max_epochs=1))
+    assert not torch.equal(other.model.output.weight, straight.model.output.weight)
+
+
+def test_newbob_schedule():
+    s = Newbob(lr=1.0, start_halving_impr=0.01, end_halving_impr=0.001, min_epochs=1)
+    s.start(10.0)
+    assert s.step(1, 5.0) and s.lr == 1.0 and not s.halving          # big improvement: keep lr
+    assert s.step(2, 4.99) and s.halving and s.lr == 0.5             # < 1%: start halving
+    assert not s.step(3, 6.0) and s.lr == 0.5 and s.stopped           # worse while halving: stop
+    assert s.best_epoch == 2 and s.best_loss == 4.99
+    e = Newbob(lr=1.0, schedule="constant", early_stop_patience=2)
+    e.start(10.0)
+    e.step(1, 9.0), e.step(2, 9.5)
+    assert not e.stopped
+    e.step(3, 9.1)
+    assert e.stopped and e.best_epoch == 1 and e.lr == 1.0
+
+
+def test_newbob_rejects_worse_epoch(toy, tmp_path):
+    _, train, dev = toy
+    # a huge learning rate makes epochs worse: they are rejected and the best model is kept
+    res = train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=3, learning_rate=50.0, momentum=0.0))
+    assert any(not h["accepted"] for h in res.history[1:])
+    best_ce = min(h["dev_ce"] for h in res.history)
+    assert evaluate_frames(res.model, dev)["ce"] == pytest.approx(best_ce, rel=1e-5)
+
+
+def test_early_stopping_keeps_best(toy, tmp_path):
+    _, train, dev = toy
+    res = train_model(SMALL, train.subset(0.1, seed=0), dev, tmp_path / "exp",
+                      quiet(max_epochs=30, schedule="constant", early_stop_patience=2, learning_rate=0.05))
+    assert len(res.history) - 1 < 30
+    best = min(range(len(res.history)), key=lambda i: res.history[i]["dev_ce"])
+    assert res.best_epoch == best and len(res.history) - 1 - best == 2
+
+
+# -- ensembles ---------------------------------------------------------------------------------------------
+def test_combination_math():
+    torch.manual_seed(0)
+    z = torch.randn(3, 5, 7) * 3
+    for T in (1.0, 2.0, 5.0):
+        p = torch.softmax(z / T, -1)
+        arith = combine_log_probs(z, "arithmetic", T).exp()
+        assert torch.allclose(arith, p.mean(0), atol=1e-6)
+        g = torch.exp(torch.log(p).mean(0))
+        assert torch.allclose(combine_log_probs(z, "geometric", T).exp(), g / g.sum(-1, keepdim=True), atol=1e-6)
+    # one member: both combinations are that member
+    assert torch.allclose(combine_log_probs(z[:1], "geometric"), torch.log_softmax(z[0], -1), atol=1e-6)
+    with pytest.raises(UserFacingError):
+        combine_log_probs(z, "median")
+
+
+def test_ensemble_report_and_load(toy, tmp_path):
+    _, train, dev = toy
+    from asrdistill.nnet.ensemble import train_ensemble
+
+    report = train_ensemble(3, SMALL, train, dev, tmp_path / "ens", quiet(max_epochs=2))["dev"]
+    accs = [s["frame_acc"] for s in report["members"]]
+    assert len(set(accs)) > 1  # members differ by seed
+    assert report["member_mean"]["frame_acc"] == pytest.approx(sum(accs) / 3)
+    assert report["arithmetic"]["ce"] < report["member_mean"]["ce"]  # ensembles are better calibrated
+    ens = load_ensemble([tmp_path / "ens"])
+    assert len(ens.members) == 3
+    x = dev.splicer(SMALL.left, SMALL.right)(dev.frames, torch.arange(10))
+    assert torch.allclose(ens.log_probs(x).exp(), torch.stack([m.log_probs(x).exp() for m in ens.members]).mean(0),
+                          atol=1e-6)
+    assert torch.allclose(ens.log_likelihoods(x), ens.log_probs(x) - ens.members[0].log_prior)
+    assert evaluate_frames(ens, dev)["frame_acc"] == pytest.approx(report["arithmetic"]["frame_acc"])
+
+
+def test_score_frames_cli(toy, tmp_path, capsys):
+    root, train, dev = toy
+    from asrdistill.cli import main
+
+    model = build_model(SMALL, seed=0)
+    save_model(tmp_path / "m.mdl", model)
+    ref = evaluate_frames(model, dev)
+    assert ref["ce"] == pytest.approx(score_frames(tmp_path / "m.mdl", root / "fdv", root / "adv", device="cpu")["ce"],
+                                      rel=1e-6)
+    assert main(["score-frames", "--model", str(tmp_path / "m.mdl"), "--feats", str(root / "fdv"),
+                 "--ali", str(root / "adv"), "--device", "cpu", "--json", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["frames"] == len(dev)
+    assert main(["score-frames", "--model", str(tmp_path / "nope.mdl"), "--feats", str(root / "fdv"),
+                 "--ali", str(root / "adv")]) == 1
+
+
+def test_train_cli(toy, tmp_path, capsys):
+    root, train, dev = toy
+    from asrdistill.cli import main
+
+    data = ["--feats", str(root / "ftr"), "--ali", str(root / "atr"), "--dev-feats", str(root / "fdv"),
+            "--dev-ali", str(root / "adv"), "--preset", "tiny", "--left", "3", "--right", "2", "--max-epochs", "1",
+            "--threads", "1", "--device", "cpu", "--no-tensorboard"]
+    assert main(["train-dnn", *data, "--out", str(tmp_path / "one"), "--subset", "0.5"]) == 0
+    m = load_model(tmp_path / "one" / "final.mdl")
+    assert (m.config.hidden_layers, m.config.hidden_dim, m.config.context) == (2, 128, 6)
+    hist = json.loads((tmp_path / "one" / "history.json").read_text())
+    assert hist["train_config"]["max_epochs"] == 1
+    assert main(["train-ensemble", *data, "--members", "2", "--out", str(tmp_path / "ens")]) == 0
+    out = capsys.readouterr().out
+    assert "member1:" in out and "ensemble (arithmetic)" in out
+    assert main(["score-frames", "--model", str(tmp_path / "ens"), "--per-member", "--feats", str(root / "fdv"),
+                 "--ali", str(root / "adv"), "--device", "cpu", "--json", str(tmp_path / "s.json")]) == 0
+    scores = json.loads((tmp_path / "s.json").read_text())
+    report = json.loads((tmp_path / "ens" / "scores.json").read_text())["dev"]
+    assert scores["arithmetic"]["frame_acc"] == pytest.approx(report["arithmetic"]["frame_acc"])
+    assert len(scores["members"]) == 2
+    assert json.loads((tmp_path / "ens" / "ensemble.json").read_text())["members"] == ["member0/final.mdl",
+                                                                                       "member1/final.mdl"]
