@@ -1,0 +1,69 @@
+"""``asrdistill train-mono DATA_DIR FEAT_DIR LANG_DIR EXP_DIR``: monophone GMM-HMM (flat start, Viterbi EM)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_train_options(p: argparse.ArgumentParser, num_iters: int, tot_gauss: int, realign: str,
+                      max_iter_inc: int) -> None:
+    p.add_argument("--num-iters", type=int, default=num_iters, help=f"EM iterations (default: {num_iters})")
+    p.add_argument("--num-gauss", "--tot-gauss", dest="tot_gauss", type=int, default=tot_gauss,
+                   help=f"target total number of Gaussians (default: {tot_gauss})")
+    p.add_argument("--max-iter-inc", type=int, default=max_iter_inc,
+                   help=f"last iteration that adds Gaussians (default: {max_iter_inc})")
+    p.add_argument("--realign-iters", default=realign, help=f"iterations that realign (default: '{realign}')")
+    p.add_argument("--boost-silence", type=float, default=1.0, help="factor on silence likelihoods when "
+                                                                     "aligning (default: 1.0)")
+    p.add_argument("--beam", type=float, default=10.0, help="alignment beam (default: 10)")
+    p.add_argument("--retry-beam", type=float, default=40.0, help="beam of the retry when an utterance fails "
+                                                                   "(default: 40)")
+    p.add_argument("--nj", type=int, default=2, help="parallel processes (default: 2)")
+
+
+def train_config_from_args(args: argparse.Namespace, base):
+    from dataclasses import replace
+    return replace(base, num_iters=args.num_iters, tot_gauss=args.tot_gauss, max_iter_inc=args.max_iter_inc,
+                   realign_iters=tuple(int(x) for x in args.realign_iters.split()),
+                   boost_silence=args.boost_silence, beam=args.beam, retry_beam=args.retry_beam, nj=args.nj)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train-mono", help="train a monophone GMM-HMM (like Kaldi's steps/train_mono.sh)",
+        description="Train a monophone GMM-HMM on 39-dim cepstra + deltas derived from FEAT_DIR's frame store: "
+                    "flat start from equal alignments, Viterbi EM with realignment and mixing up. Writes "
+                    "EXP_DIR/final.mdl and EXP_DIR/report.json. Align data with `asrdistill align` afterwards.")
+    p.add_argument("data_dir", metavar="DATA_DIR", help="Kaldi data dir (its text file gives the transcripts)")
+    p.add_argument("feat_dir", metavar="FEAT_DIR", help="feature dir with frames.f32/frames.json")
+    p.add_argument("lang_dir", metavar="LANG_DIR")
+    p.add_argument("exp_dir", metavar="EXP_DIR")
+    from asrdistill.align.train import MONO_REALIGN_ITERS
+    add_train_options(p, 40, 1000, " ".join(map(str, MONO_REALIGN_ITERS)), 30)
+    p.add_argument("--subset", type=int, default=0, metavar="N",
+                   help="train on the N shortest utterances only, like Kaldi's train_2kshort (default: all)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from asrdistill.align.train import TrainConfig, save_report, train_mono
+    from asrdistill.lang import load_lang, transcripts_from_data_dir
+    from asrdistill.utils import mark_done
+
+    lang = load_lang(args.lang_dir)
+    transcripts = transcripts_from_data_dir(lang, args.data_dir)
+    if args.subset > 0:
+        from asrdistill.features.store import FrameStore
+        store = FrameStore(args.feat_dir)
+        lengths = dict(zip(store.utts, store.lengths.tolist()))
+        keep = sorted((u for u in transcripts if u in lengths), key=lambda u: (lengths[u], u))[:args.subset]
+        transcripts = {u: transcripts[u] for u in sorted(keep)}
+    cfg = train_config_from_args(args, TrainConfig())
+    model, _, report = train_mono(lang, args.feat_dir, transcripts, cfg)
+    exp = Path(args.exp_dir)
+    model.save(exp / "final.mdl")
+    save_report(report, exp / "report.json")
+    mark_done(exp, info={"num_pdfs": model.num_pdfs, "num_gauss": int(model.am.num_gauss)})
+    print(f"{exp}/final.mdl: {model.num_pdfs} pdfs, {model.am.num_gauss} Gaussians")
+    return 0
