@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from asrdistill.data.dict_dir import check_transcripts, read_dict_dir
+from asrdistill.lang.lexicon import check_transcripts, read_dict_dir
 from asrdistill.errors import DataDirError
 
 
@@ -23,13 +23,13 @@ def make_dict(root: Path, lexicon: str, unk: bool = True) -> Path:
 def test_read_ok(tmp_path: Path) -> None:
     dd = read_dict_dir(make_dict(tmp_path, "bat B AH T\ncat K AH T\ncat K AE T\n".replace(" AE", " AH B")))
     assert dd.words == ["<UNK>", "bat", "cat"]
-    assert dd.prons()["cat"] == [["K", "AH", "T"], ["K", "AH", "B", "T"]]
-    assert dd.optional_silence == "SIL" and dd.phones == ["SIL", "SPN", "AH", "B", "K", "T"]
+    assert [p for w, _, p in dd.lexicon if w == "cat"] == [("K", "AH", "T"), ("K", "AH", "B", "T")]
+    assert dd.optional_silence == "SIL" and dd.silence_phones + dd.nonsilence_phones == ["SIL", "SPN", "AH", "B", "K", "T"]
     assert dd.extra_questions == [["B", "K", "T"]]
 
 
 @pytest.mark.parametrize("lexicon, fragment, line", [
-    ("bat B AH T\ncat K AX T\n", "phone 'AX' is not in the phone lists", 3),
+    ("bat B AH T\ncat K AX T\n", "unknown phone AX", 3),
     ("bat\n", "empty pronunciation", 2),
     ("bat B AH T\nbat B AH T\n", "duplicate entry", 3),
     ("#0 B\n", "reserved", 2),
@@ -44,7 +44,7 @@ def test_lexicon_errors(tmp_path: Path, lexicon: str, fragment: str, line: int) 
 def test_phone_listed_twice(tmp_path: Path) -> None:
     d = make_dict(tmp_path, "bat B AH T\n")
     (d / "nonsilence_phones.txt").write_text("AH\nB\nSIL\n")
-    with pytest.raises(DataDirError, match="already listed in silence_phones.txt line 1"):
+    with pytest.raises(DataDirError, match="phone SIL listed twice"):
         read_dict_dir(d)
 
 

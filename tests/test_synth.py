@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from asrdistill.data.dict_dir import read_dict_dir
+from asrdistill.lang.lexicon import read_dict_dir
 from asrdistill.data.kaldi_dir import read_data_dir
 from asrdistill.data.synth.corpus import (SPLITS, SynthOptions, UtteranceSpec, build_lexicon,
                                           ctm_lines, make_speakers, phone_segments, prepare_synth,
@@ -107,8 +107,8 @@ def test_lexicon_covers_transcripts_and_matches_ctm(corpus: Path) -> None:
     dd_dict = read_dict_dir(corpus / "dict")
     assert set(dd_dict.nonsilence_phones) == set(ARPABET) and dd_dict.optional_silence == "SIL"
     prons: dict[str, set[str]] = {}
-    for word, phones in dd_dict.lexicon:
-        assert set(phones) <= set(ARPABET) or phones == ["SPN"]
+    for word, _, phones in dd_dict.lexicon:
+        assert set(phones) <= set(ARPABET) or phones == ("SPN",)
         prons.setdefault(word, set()).add(" ".join(phones))
     assert prons["<UNK>"] == {"SPN"}
     assert len(prons) > 900

@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from asrdistill.data.dict_dir import check_transcripts, copy_dict_dir, read_dict_dir
+from asrdistill.lang.lexicon import check_transcripts, copy_dict_dir, read_dict_dir
 from asrdistill.data.kaldi_dir import copy_data_dir, read_data_dir
 from asrdistill.utils import get_logger, is_done, mark_done
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from asrdistill.data.dict_dir import read_dict_dir
+from asrdistill.lang.lexicon import read_dict_dir
 from asrdistill.data.kaldi_dir import read_data_dir
 
 

@@ -12,12 +12,17 @@ Every error names the file and the line (:class:`asrdistill.errors.DataDirError`
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from asrdistill.errors import DataDirError
+from asrdistill.utils import atomic_path
 
 RESERVED_WORDS = ("<eps>", "#0", "<s>", "</s>")
+UNK = "<UNK>"
+DICT_FILES = ("lexicon.txt", "lexiconp.txt", "silence_phones.txt", "nonsilence_phones.txt", "optional_silence.txt",
+              "extra_questions.txt")
 
 
 @dataclass
@@ -141,3 +146,34 @@ def read_dict_dir(dict_dir: str | os.PathLike) -> DictDir:
     if not lexicon:
         raise DataDirError(str(lex_path), None, "lexicon is empty")
     return DictDir(d, lexicon, silence_sets, nonsilence_sets, optional_silence, extra)
+
+
+def check_transcripts(dict_dir: DictDir, text: dict[str, str], text_path: str) -> dict[str, int]:
+    """Count out-of-vocabulary words of a data dir's ``text``.
+
+    With ``<UNK>`` in the lexicon, OOVs are allowed (they will map to it) and their counts are returned.
+    Without it, the first OOV raises an error naming the file, line and utterance.
+    """
+    vocab = {w for w, _, _ in dict_dir.lexicon}
+    has_unk = UNK in vocab
+    oov: dict[str, int] = {}
+    for lineno, utt in enumerate(sorted(text, key=lambda s: s.encode()), start=1):
+        for w in text[utt].split():
+            if w not in vocab:
+                if not has_unk:
+                    raise DataDirError(text_path, lineno,
+                                       f"word {w!r} is not in the lexicon {dict_dir.path / 'lexicon.txt'} "
+                                       f"and the lexicon has no {UNK} entry to map it to", utt)
+                oov[w] = oov.get(w, 0) + 1
+    return oov
+
+
+def copy_dict_dir(src: DictDir, dest: str | os.PathLike) -> Path:
+    """Copy the files of a validated dict dir to ``dest``."""
+    dest = Path(dest)
+    with atomic_path(dest) as tmp:
+        tmp.mkdir()
+        for name in DICT_FILES:
+            if (src.path / name).is_file():
+                shutil.copyfile(src.path / name, tmp / name)
+    return dest
