@@ -1,0 +1,101 @@
+"""``asrdistill decode``: decode a data set with HCLG from GMM features or from DNN log-likelihoods."""
+from __future__ import annotations
+
+import argparse
+
+from asrdistill.errors import UserFacingError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("decode", help="decode with HCLG (GMM features or pdf log-likelihood matrices)",
+                       description="Viterbi beam search (Kaldi's LatticeFasterDecoder, best path) over the "
+                                   "graph. Acoustic scores: the GMM of --model on the frame store --feats, or "
+                                   "pdf log-likelihoods from --loglikes (Kaldi scp/ark of [T, num_pdfs] "
+                                   "matrices: log-posterior minus log-prior). Writes OUT/text, decode.json and, "
+                                   "when --data has a text file, wer, per_utt. Several --acoustic-scales (and "
+                                   "--word-ins-penalties) are decoded in one pass and the best on --data's "
+                                   "text is kept.")
+    p.add_argument("--graph", required=True, help="graph dir (HCLG.fst, words.txt) from make-graph")
+    p.add_argument("--model", required=True, help="GMM-HMM model (final.mdl): transition model (and GMMs)")
+    p.add_argument("--out", required=True, help="decode dir to write")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--feats", help="feature dir with the frame store (GMM decoding)")
+    src.add_argument("--loglikes", help="Kaldi .scp or .ark of pdf log-likelihood matrices (DNN decoding)")
+    p.add_argument("--data", help="Kaldi data dir (its text is the reference; its utterances are decoded)")
+    p.add_argument("--acoustic-scale", type=float, default=0.1, help="acoustic scale (inverse LM weight)")
+    p.add_argument("--acoustic-scales", help="comma-separated scales to sweep, e.g. 0.05,0.067,0.083,0.1,0.125")
+    p.add_argument("--word-ins-penalty", type=float, default=0.0,
+                   help="graph cost added per output word (Kaldi's wip times the acoustic scale)")
+    p.add_argument("--word-ins-penalties", help="comma-separated penalties to sweep with the scales, e.g. 0,0.05,0.1")
+    p.add_argument("--beam", type=float, default=13.0)
+    p.add_argument("--max-active", type=int, default=7000)
+    p.add_argument("--min-active", type=int, default=200)
+    p.add_argument("--lattice-beam", type=float, default=6.0)
+    p.add_argument("--nj", type=int, default=1, help="decoding processes")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replications for the WER interval")
+    p.set_defaults(func=run)
+
+
+def _read_matrices(path: str) -> dict:
+    import kaldiio
+    import numpy as np
+    if path.endswith(".scp"):
+        table = kaldiio.load_scp(path)
+        return {k: np.asarray(table[k], dtype=np.float32) for k in table}
+    if path.endswith(".ark"):
+        return {k: np.asarray(v, dtype=np.float32) for k, v in kaldiio.load_ark(path)}
+    raise UserFacingError(f"{path}: expected a Kaldi .scp or .ark file")
+
+
+def _floats(option: str, value: str | None) -> list[float] | None:
+    if not value:
+        return None
+    try:
+        return [float(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise UserFacingError(f"{option}: expected comma-separated numbers, got {value!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from asrdistill.align.model import GmmHmm
+    from asrdistill.decode.decoder import DecodeOptions, decode_and_score
+    from asrdistill.decode.score import read_text
+
+    model = GmmHmm.load(args.model)
+    options = DecodeOptions(beam=args.beam, max_active=args.max_active, min_active=args.min_active,
+                            lattice_beam=args.lattice_beam, acoustic_scale=args.acoustic_scale,
+                            word_ins_penalty=args.word_ins_penalty)
+    scales = _floats("--acoustic-scales", args.acoustic_scales)
+    penalties = _floats("--word-ins-penalties", args.word_ins_penalties)
+    refs = None
+    if args.data and (Path(args.data) / "text").is_file():
+        refs = read_text(Path(args.data) / "text")
+    am = None
+    if args.feats:
+        from asrdistill.align.features import GmmFeatures
+        from asrdistill.features.store import FrameStore
+        store = FrameStore(args.feats)
+        cfg = model.feature_config or {}
+        featurize = GmmFeatures(fbank_dim=int(cfg.get("fbank_dim", store.dim)),
+                                num_ceps=int(cfg.get("num_ceps", 13)), delta_order=int(cfg.get("delta_order", 2)))
+        utts = sorted(refs) if refs is not None else list(store.utts)
+        source = lambda utt: featurize(store.get(utt))  # noqa: E731
+        am = model.am
+    else:
+        source = _read_matrices(args.loglikes)
+        utts = sorted(u for u in refs if u in source) if refs is not None else sorted(source)
+        if refs is not None and len(utts) < len(refs):
+            raise UserFacingError(f"{args.loglikes}: no log-likelihoods for {len(refs) - len(utts)} utterances "
+                                  f"of {args.data}, e.g. {sorted(set(refs) - set(source))[0]}")
+    summary = decode_and_score(args.graph, model.trans_model, source, args.out, utts=utts, ref_text=refs,
+                               acoustic_scales=scales, options=options, am=am, nj=args.nj,
+                               bootstrap=args.bootstrap, word_ins_penalties=penalties)
+    st = summary["stats"]
+    print(f"{args.out}: {st['utterances']} utterances, acoustic scale {summary['acoustic_scale']:g}, "
+          f"word insertion penalty {summary['word_ins_penalty']:g}, "
+          f"RTF {st['rtf']:.4f} ({st['decode_seconds']:.1f} s decoding for {st['audio_seconds']:.1f} s audio)")
+    if "wer" in summary:
+        print(summary["wer"]["line"])
+    return 0
