@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--feats", help="feature dir with the frame store (GMM decoding)")
     src.add_argument("--loglikes", help="Kaldi .scp or .ark of pdf log-likelihood matrices (DNN decoding)")
+    src.add_argument("--dnn", nargs="+", metavar="MODEL",
+                     help="DNN model(s) (final.mdl; several or an ensemble dir = ensemble) scored on --dnn-feats")
+    p.add_argument("--dnn-feats", help="frame store of the data to decode, for --dnn")
+    p.add_argument("--combine", choices=["arithmetic", "geometric"], default="arithmetic",
+                   help="ensemble combination for several --dnn models")
+    p.add_argument("--device", default="auto", help="device of the DNN forward pass (auto: cuda if present)")
     p.add_argument("--data", help="Kaldi data dir (its text is the reference; its utterances are decoded)")
     p.add_argument("--acoustic-scale", type=float, default=0.1, help="acoustic scale (inverse LM weight)")
     p.add_argument("--acoustic-scales", help="comma-separated scales to sweep, e.g. 0.05,0.067,0.083,0.1,0.125")
@@ -83,6 +89,15 @@ def run(args: argparse.Namespace) -> int:
         utts = sorted(refs) if refs is not None else list(store.utts)
         source = lambda utt: featurize(store.get(utt))  # noqa: E731
         am = model.am
+    elif args.dnn:
+        from asrdistill.features.store import FrameStore
+        from asrdistill.nnet.loglikes import dnn_loglike_source
+
+        if not args.dnn_feats:
+            raise UserFacingError("--dnn needs --dnn-feats (the frame store of the data to decode)")
+        source = dnn_loglike_source(args.dnn, args.dnn_feats, device=args.device, combine=args.combine)
+        have = set(FrameStore(args.dnn_feats).utts)
+        utts = sorted(u for u in refs if u in have) if refs is not None else sorted(have)
     else:
         source = _read_matrices(args.loglikes)
         utts = sorted(u for u in refs if u in source) if refs is not None else sorted(source)

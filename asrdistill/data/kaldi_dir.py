@@ -324,3 +324,30 @@ def iter_utterance_audio(dd: DataDir, utts: Iterable[str] | None = None) -> Iter
     for utt in (dd.utts if utts is None else utts):
         samples, rate = load_utterance_audio(dd, utt)
         yield utt, samples, rate
+
+
+def subset_data_dir(src: DataDir, dest: str | os.PathLike, num_utts: int,
+                    extra_files: Iterable[str] = ()) -> Path:
+    """Write a data dir of ``num_utts`` utterances of ``src`` spread evenly over its sorted utterances (every
+    k-th, as Kaldi's ``utils/subset_data_dir.sh`` without ``--shortest``), so every speaker keeps a share.
+
+    ``extra_files`` with utterance-keyed lines (e.g. ``phones.ctm``) are filtered to the subset.
+    """
+    utts = src.utts
+    if num_utts >= len(utts):
+        keep = utts
+    else:
+        keep = [utts[(i * len(utts)) // num_utts] for i in range(num_utts)]
+    keep_set = set(keep)
+    recs = {src.recording_of(u) for u in keep}
+    extras = {}
+    for name in extra_files:
+        if (src.path / name).is_file():
+            extras[name] = "".join(line + "\n" for line in (src.path / name).read_text().splitlines()
+                                   if line.split(maxsplit=1)[0] in keep_set)
+    return write_data_dir(dest, {r: v for r, v in src.wav_scp.items() if r in recs},
+                          {u: t for u, t in src.text.items() if u in keep_set} if src.text is not None else None,
+                          {u: src.utt2spk[u] for u in keep},
+                          {u: s for u, s in src.segments.items() if u in keep_set} if src.segments else None,
+                          {s: g for s, g in src.spk2gender.items() if s in {src.utt2spk[u] for u in keep}}
+                          if src.spk2gender else None, extras)

@@ -5,6 +5,7 @@ Only argparse here; torch and the data are imported by the functions that need t
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 PRESET_NAMES = ("paper", "medium", "small", "tiny")  # keep in sync with model.PRESETS (not imported: torch)
 
@@ -88,4 +89,11 @@ def load_train_dev(args: argparse.Namespace):
     dev = load_frame_dataset(args.dev_feats, args.dev_ali, num_pdfs)
     if args.subset < 1.0:
         train = train.subset(args.subset, args.subset_seed)
+    # Record which training data the model saw (the results stage re-scores the same subset).
+    from asrdistill.utils import write_json_atomic
+
+    write_json_atomic(Path(args.out) / "train_data.json",
+                      {"feats": str(args.feats), "ali": str(args.ali), "dev_feats": str(args.dev_feats),
+                       "dev_ali": str(args.dev_ali), "subset": args.subset, "subset_seed": args.subset_seed,
+                       "utterances": len(train.utts), "frames": int(len(train.targets))})
     return train, dev

@@ -1,0 +1,215 @@
+"""The recipe's results: frame accuracy of every DNN system on dev and test (measured here, from the models
+and the triphone alignments), WER from the decode dirs, laid out like the paper's Table 1 (baseline /
+ensemble / distilled) and Table 5 (a small share of the training data with hard vs soft targets), plus the
+alignment boundary accuracy, the LM and graph sizes, and learning-curve plots.
+
+Choices are made on dev only (the temperature of the distilled model, the acoustic scale); test is reported.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from asrdistill.utils import get_logger, write_json_atomic, write_text_atomic
+
+log = get_logger(__name__)
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _wer(exp: Path, name: str, split: str) -> dict | None:
+    info = _json(exp / "decode" / f"{name}_{split}" / "decode.json")
+    if not info or "wer" not in info:
+        return None
+    w = info["wer"]
+    return {"wer": w["wer"], "line": w["line"], "ci95": w.get("ci95"), "acoustic_scale": info["acoustic_scale"]}
+
+
+def _fmt_wer(w: dict | None) -> str:
+    return "-" if w is None else f"{w['wer']:.2f}"
+
+
+def _students(exp: Path) -> list[Path]:
+    dirs = [d for d in (exp / "dnn").glob("distill_T*") if (d / "final.mdl").is_file()]
+    return sorted(dirs, key=lambda d: (d.name.endswith("_onthefly"), float(d.name[len("distill_T"):].split("_")[0])))
+
+
+def _plot_curves(curves: dict[str, list[dict]], path: Path, title: str, keys=("dev_acc",)) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, hist in curves.items():
+        for key in keys:
+            pts = [(h["epoch"], h[key]) for h in hist if h.get(key) == h.get(key) and h.get(key) is not None
+                   and h["epoch"] > 0]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=f"{name} {key.replace('_', ' ')}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("frame accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def make_results(data: str | os.PathLike, exp: str | os.PathLike, out: str | os.PathLike,
+                 command: str = "", device: str = "auto") -> dict:
+    """Measure and write ``out/RESULTS.md``, ``out/results.json`` and ``out/curves_*.png``."""
+    from asrdistill.nnet.data import load_frame_dataset, read_num_pdfs
+    from asrdistill.nnet.ensemble import ensemble_report, load_ensemble
+    from asrdistill.nnet.evaluate import evaluate_frames
+    from asrdistill.nnet.model import load_model
+    from asrdistill.nnet.train import resolve_device
+
+    data, exp, out = Path(data), Path(exp), Path(out)
+    dev_device = resolve_device(device)
+    ali = {s: exp / "tri" / f"ali_{s}" for s in ("train", "dev", "test")}
+    num_pdfs = read_num_pdfs(ali["train"])
+    sets = {s: load_frame_dataset(data / "fbank" / s, ali[s], num_pdfs) for s in ("dev", "test")}
+
+    res: dict[str, Any] = {"command": command, "num_pdfs": num_pdfs}
+    res["corpus"] = _json(data / "corpus_summary.json")
+    res["alignment_boundaries"] = _json(exp / "boundaries.json")
+    res["lm"] = _json(data / "lm" / "lm.json")
+    res["graph"] = _json(exp / "tri" / "graph" / "graph.json")
+
+    # Ensemble members, their mean, the ensemble (one pass over each set).
+    ens_dir = exp / "dnn" / "ensemble"
+    report = ensemble_report(list(load_ensemble([ens_dir], device=dev_device).members), sets, dev_device)
+    res["ensemble"] = report
+    n = len(report["dev"]["members"])
+
+    def acc(model_path: Path) -> dict[str, float]:
+        model = load_model(model_path, dev_device)
+        return {s: evaluate_frames(model, d)["frame_acc"] for s, d in sets.items()}
+
+    students = {d.name: acc(d / "final.mdl") for d in _students(exp)}
+    best = _json(exp / "dnn" / "distill_best.json") or {}
+    best_name = Path(best["best"]).name if best.get("best") else None
+    res["distillation"] = {"students": students, "chosen_on_dev": best_name,
+                           "temperature": best.get("best_temperature")}
+
+    base = {s: report[s]["members"][0]["frame_acc"] for s in sets}
+    ens = {s: report[s]["arithmetic"]["frame_acc"] for s in sets}
+    rows = [
+        ("Baseline (member 0)", base, "dnn_baseline"),
+        (f"Mean of the {n} members", {s: report[s]["member_mean"]["frame_acc"] for s in sets}, None),
+        (f"{n}xEnsemble (arithmetic mean)", ens, "dnn_ensemble"),
+        (f"{n}xEnsemble (geometric mean)", {s: report[s]["geometric"]["frame_acc"] for s in sets}, None),
+    ]
+    if best_name:
+        rows.append((f"Distilled single model (T={best.get('best_temperature')}, chosen on dev)",
+                     students[best_name], "dnn_distilled"))
+    table1 = [{"system": "GMM-HMM triphone", "dev_frame_acc": None, "test_frame_acc": None,
+               "dev_wer": _wer(exp, "gmm_tri", "dev"), "test_wer": _wer(exp, "gmm_tri", "test")}]
+    for name, a, dec in rows:
+        table1.append({"system": name, "dev_frame_acc": a["dev"], "test_frame_acc": a["test"],
+                       "dev_wer": _wer(exp, dec, "dev") if dec else None,
+                       "test_wer": _wer(exp, dec, "test") if dec else None})
+    res["table1"] = table1
+    if best_name:
+        gains = {}
+        for s in sets:
+            g = ens[s] - base[s]
+            gains[s] = None if abs(g) < 1e-9 else (students[best_name][s] - base[s]) / g
+        res["gain_kept"] = gains
+
+    # Table 5: the subset pair, with training-set accuracy on the very subset each model saw.
+    table5 = []
+    subset_dirs = [("Baseline, 100% of the training data (member 0)", ens_dir / "member0", None),
+                   ("Hard targets, subset (early stopping)", exp / "dnn" / "hard_subset", "dnn_hard_subset"),
+                   ("Soft targets from the full-data ensemble, subset", exp / "dnn" / "soft_subset",
+                    "dnn_soft_subset")]
+    train_full = load_frame_dataset(data / "fbank" / "train", ali["train"], num_pdfs)
+    for name, d, dec in subset_dirs:
+        if not (d / "final.mdl").is_file():
+            continue
+        info = _json(d / "train_data.json") or {"subset": 1.0, "subset_seed": 0}
+        train = train_full if info["subset"] >= 1.0 else train_full.subset(info["subset"], info["subset_seed"])
+        model = load_model(d / "final.mdl", dev_device)
+        hist = _json(d / "history.json") or []
+        table5.append({"system": name, "subset": info["subset"], "train_frames": int(len(train.targets)),
+                       "epochs": max((h["epoch"] for h in hist), default=None),
+                       "train_frame_acc": evaluate_frames(model, train)["frame_acc"],
+                       "dev_frame_acc": evaluate_frames(model, sets["dev"])["frame_acc"],
+                       "test_frame_acc": evaluate_frames(model, sets["test"])["frame_acc"],
+                       "dev_wer": _wer(exp, dec, "dev") if dec else None,
+                       "test_wer": _wer(exp, dec, "test") if dec else None})
+        del model
+    res["table5"] = table5
+
+    # Learning curves.
+    out.mkdir(parents=True, exist_ok=True)
+    curves = {f"member{i}": _json(ens_dir / f"member{i}" / "history.json") or [] for i in range(n)}
+    _plot_curves(curves, out / "curves_ensemble.png", "Ensemble members: dev frame accuracy")
+    _plot_curves({d.name: _json(d / "history.json") or [] for d in _students(exp)}, out / "curves_distill.png",
+                 "Distilled students: dev frame accuracy")
+    _plot_curves({Path(r[1]).name: _json(r[1] / "history.json") or [] for r in subset_dirs[1:]},
+                 out / "curves_subset.png", "Table 5 pair: train (running) and dev frame accuracy",
+                 keys=("train_acc", "dev_acc"))
+    write_json_atomic(out / "results.json", res)
+    write_text_atomic(out / "RESULTS.md", format_results(res))
+    return res
+
+
+def format_results(res: dict) -> str:
+    lines = ["# Results", "", "Made by:", "", "```", res.get("command") or "(unknown command)", "```", ""]
+    c = res.get("corpus")
+    if c:
+        lines += ["## Corpus", "", "| split | hours | speakers | utterances | frames |", "|---|---|---|---|---|"]
+        for s, r in c["splits"].items():
+            lines.append(f"| {s} | {r['hours']:.2f} | {r['speakers']} | {r['utterances']} | {r.get('frames', '-')} |")
+        lines += ["", f"Vocabulary {c.get('vocabulary')} words, {c.get('nonsilence_phones')} phones + silence; "
+                      f"SNR {c.get('snr_db')} dB, RT60 {c.get('rt60')} s; {res['num_pdfs']} tied triphone states.",
+                  ""]
+    lines += ["## Table 1: frame accuracy and WER (cf. Hinton et al. 2015, Table 1)", "",
+              "| system | dev frame acc % | test frame acc % | dev WER % | test WER % | test WER 95% CI |",
+              "|---|---|---|---|---|---|"]
+    for r in res["table1"]:
+        tw = r["test_wer"]
+        ci = f"[{tw['ci95'][0]:.2f}, {tw['ci95'][1]:.2f}]" if tw and tw.get("ci95") else "-"
+        lines.append(f"| {r['system']} | {_pct(r['dev_frame_acc'])} | {_pct(r['test_frame_acc'])} | "
+                     f"{_fmt_wer(r['dev_wer'])} | {_fmt_wer(tw)} | {ci} |")
+    if res.get("gain_kept"):
+        g = res["gain_kept"]
+        lines += ["", "Share of the ensemble's frame-accuracy gain over the baseline kept by the distilled model "
+                      f"(paper: 86%): dev {_pct(g['dev'])}%, test {_pct(g['test'])}%."]
+    d = res.get("distillation", {})
+    if d.get("students"):
+        lines += ["", "### Distilled students (all temperatures; the one chosen on dev is decoded)", "",
+                  "| student | dev frame acc % | test frame acc % |", "|---|---|---|"]
+        for name, a in d["students"].items():
+            mark = " (chosen)" if name == d.get("chosen_on_dev") else ""
+            lines.append(f"| {name}{mark} | {_pct(a['dev'])} | {_pct(a['test'])} |")
+        lines += ["", "`_onthefly`: the teacher ensemble run on every batch; the others use the cached top-k soft "
+                      "targets."]
+    if res.get("table5"):
+        lines += ["", "## Table 5: soft targets as a regularizer (cf. Table 5)", "",
+                  "| system | train frames | train frame acc % | dev frame acc % | test frame acc % | test WER % |",
+                  "|---|---|---|---|---|---|"]
+        for r in res["table5"]:
+            lines.append(f"| {r['system']} | {r['train_frames']} | {_pct(r['train_frame_acc'])} | "
+                         f"{_pct(r['dev_frame_acc'])} | {_pct(r['test_frame_acc'])} | {_fmt_wer(r['test_wer'])} |")
+    b = res.get("alignment_boundaries")
+    if b:
+        lines += ["", "## Alignment quality: phone boundaries vs the synthesizer's ground truth", ""]
+        lines += [f"- {k}: " + ", ".join(f"{kk} {vv}" for kk, vv in v.items() if not isinstance(vv, (dict, list)))
+                  for k, v in (b.items() if isinstance(b, dict) else [])]
+    if res.get("lm") or res.get("graph"):
+        lines += ["", "## LM and graph", "", "```", json.dumps({"lm": res.get("lm"), "graph": res.get("graph")},
+                                                                 indent=1)[:3000], "```"]
+    lines += ["", "Learning curves: `curves_ensemble.png`, `curves_distill.png`, `curves_subset.png`.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""Choose one of several trained models by dev frame accuracy (never by test)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from asrdistill.errors import UserFacingError
+
+
+def choose_best(model_dirs: Sequence[str | os.PathLike], dev_feats: str | os.PathLike,
+                dev_ali: str | os.PathLike, device: str = "auto") -> dict:
+    """Score each ``<dir>/final.mdl`` on the dev set; the highest frame accuracy wins (ties: lower CE).
+
+    Returns ``{"scores": {dir: {...}}, "best": dir, "best_temperature": T or None}``; T is read from the
+    winner's ``distill.json`` when it is a distilled student.
+    """
+    from asrdistill.nnet.evaluate import score_frames
+
+    scores = {}
+    for d in model_dirs:
+        model = Path(d) / "final.mdl"
+        if not model.is_file():
+            raise UserFacingError(f"{model}: missing (is the training of {d} finished?)")
+        scores[str(d)] = score_frames([model], dev_feats, dev_ali, device=device)
+    best = max(scores, key=lambda k: (scores[k]["frame_acc"], -scores[k]["ce"]))
+    temperature = None
+    info = Path(best) / "distill.json"
+    if info.is_file():
+        temperature = json.loads(info.read_text())["distill"].get("temperature")
+    return {"scores": scores, "best": best, "best_temperature": temperature, "chosen_on": str(dev_feats)}
