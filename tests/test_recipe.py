@@ -1,6 +1,7 @@
 """The built-in recipe's first stages, end to end on a tiny corpus, through run.sh as a user runs it."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ def run_recipe(work: Path, *args: str) -> subprocess.CompletedProcess:
     opts = ["--hours", "0.02", "--num-speakers", "6", "--seed", "3", "--nj", "2",
             "--corpus", str(work / "corpus"), "--data", str(work / "data"), "--exp", str(work / "exp")]
     return subprocess.run(["bash", str(ROOT / "recipes/synth/run.sh"), *opts, *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=1200)
 
 
 def test_stages_0_to_2(tmp_path: Path) -> None:
@@ -47,3 +48,27 @@ def test_stages_0_to_2(tmp_path: Path) -> None:
 def test_bad_option_fails_loudly(tmp_path: Path) -> None:
     proc = run_recipe(tmp_path, "--no-such-option", "1")
     assert proc.returncode != 0 and "unknown option --no-such-option" in proc.stderr
+
+
+def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
+    """Every stage of the recipe, at toy sizes: the plumbing from corpus to export, not the numbers."""
+    proc = run_recipe(tmp_path, "--stage", "0", "--stop-stage", "13", "--hours", "0.05",
+                      "--mono-subset", "0", "--mono-gauss", "150", "--mono-iters", "8", "--tri-leaves", "60",
+                      "--tri-gauss", "300", "--gmm-iters", "6", "--members", "2", "--epochs", "1",
+                      "--temperatures", "1 2", "--topk", "8", "--subset", "0.3", "--threads", "1",
+                      "--dnn-scales", "0.1", "--gmm-scales", "0.1", "--beam", "8", "--max-active", "500",
+                      "--results", str(tmp_path / "results"))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    res = json.loads((tmp_path / "results" / "results.json").read_text())
+    systems = [r["system"] for r in res["table1"]]
+    assert systems[0] == "GMM-HMM triphone" and any(s.startswith("Distilled") for s in systems)
+    for row in res["table1"]:
+        assert row["test_wer"] is not None and 0 <= row["test_wer"]["wer"]
+        if row["dev_frame_acc"] is not None:
+            assert 0 < row["dev_frame_acc"] < 1
+    assert len(res["table5"]) == 3 and res["table5"][1]["train_frames"] < res["table5"][0]["train_frames"]
+    assert (tmp_path / "results" / "RESULTS.md").read_text().startswith("# Results")
+    assert (tmp_path / "exp" / "export" / "model.onnx").is_file()
+    wavs = [line.split()[1] for line in (tmp_path / "data" / "test" / "wav.scp").read_text().splitlines()[:3]]
+    for w in wavs:  # stage 13 transcribed the first three test WAVs, one line each
+        assert w in proc.stdout

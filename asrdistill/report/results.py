@@ -37,6 +37,11 @@ def _fmt_wer(w: dict | None) -> str:
     return "-" if w is None else f"{w['wer']:.2f}"
 
 
+def _history(model_dir: Path) -> list[dict]:
+    info = _json(model_dir / "history.json")
+    return info.get("history", []) if isinstance(info, dict) else (info or [])
+
+
 def _students(exp: Path) -> list[Path]:
     dirs = [d for d in (exp / "dnn").glob("distill_T*") if (d / "final.mdl").is_file()]
     return sorted(dirs, key=lambda d: (d.name.endswith("_onthefly"), float(d.name[len("distill_T"):].split("_")[0])))
@@ -83,6 +88,8 @@ def make_results(data: str | os.PathLike, exp: str | os.PathLike, out: str | os.
     res: dict[str, Any] = {"command": command, "num_pdfs": num_pdfs}
     res["corpus"] = _json(data / "corpus_summary.json")
     res["alignment_boundaries"] = _json(exp / "boundaries.json")
+    if (exp / "boundaries.md").is_file():
+        res["alignment_boundaries_md"] = (exp / "boundaries.md").read_text()
     res["lm"] = _json(data / "lm" / "lm.json")
     res["graph"] = _json(exp / "tri" / "graph" / "graph.json")
 
@@ -140,7 +147,7 @@ def make_results(data: str | os.PathLike, exp: str | os.PathLike, out: str | os.
         info = _json(d / "train_data.json") or {"subset": 1.0, "subset_seed": 0}
         train = train_full if info["subset"] >= 1.0 else train_full.subset(info["subset"], info["subset_seed"])
         model = load_model(d / "final.mdl", dev_device)
-        hist = _json(d / "history.json") or []
+        hist = _history(d)
         table5.append({"system": name, "subset": info["subset"], "train_frames": int(len(train.targets)),
                        "epochs": max((h["epoch"] for h in hist), default=None),
                        "train_frame_acc": evaluate_frames(model, train)["frame_acc"],
@@ -153,11 +160,11 @@ def make_results(data: str | os.PathLike, exp: str | os.PathLike, out: str | os.
 
     # Learning curves.
     out.mkdir(parents=True, exist_ok=True)
-    curves = {f"member{i}": _json(ens_dir / f"member{i}" / "history.json") or [] for i in range(n)}
+    curves = {f"member{i}": _history(ens_dir / f"member{i}") for i in range(n)}
     _plot_curves(curves, out / "curves_ensemble.png", "Ensemble members: dev frame accuracy")
-    _plot_curves({d.name: _json(d / "history.json") or [] for d in _students(exp)}, out / "curves_distill.png",
+    _plot_curves({d.name: _history(d) for d in _students(exp)}, out / "curves_distill.png",
                  "Distilled students: dev frame accuracy")
-    _plot_curves({Path(r[1]).name: _json(r[1] / "history.json") or [] for r in subset_dirs[1:]},
+    _plot_curves({Path(r[1]).name: _history(r[1]) for r in subset_dirs[1:]},
                  out / "curves_subset.png", "Table 5 pair: train (running) and dev frame accuracy",
                  keys=("train_acc", "dev_acc"))
     write_json_atomic(out / "results.json", res)
@@ -170,7 +177,8 @@ def format_results(res: dict) -> str:
     c = res.get("corpus")
     if c:
         lines += ["## Corpus", "", "| split | hours | speakers | utterances | frames |", "|---|---|---|---|---|"]
-        for s, r in c["splits"].items():
+        for s, r in sorted(c["splits"].items(), key=lambda kv: ["train", "dev", "test"].index(kv[0])
+                           if kv[0] in ("train", "dev", "test") else 9):
             lines.append(f"| {s} | {r['hours']:.2f} | {r['speakers']} | {r['utterances']} | {r.get('frames', '-')} |")
         lines += ["", f"Vocabulary {c.get('vocabulary')} words, {c.get('nonsilence_phones')} phones + silence; "
                       f"SNR {c.get('snr_db')} dB, RT60 {c.get('rt60')} s; {res['num_pdfs']} tied triphone states.",
@@ -203,13 +211,18 @@ def format_results(res: dict) -> str:
         for r in res["table5"]:
             lines.append(f"| {r['system']} | {r['train_frames']} | {_pct(r['train_frame_acc'])} | "
                          f"{_pct(r['dev_frame_acc'])} | {_pct(r['test_frame_acc'])} | {_fmt_wer(r['test_wer'])} |")
-    b = res.get("alignment_boundaries")
-    if b:
-        lines += ["", "## Alignment quality: phone boundaries vs the synthesizer's ground truth", ""]
-        lines += [f"- {k}: " + ", ".join(f"{kk} {vv}" for kk, vv in v.items() if not isinstance(vv, (dict, list)))
-                  for k, v in (b.items() if isinstance(b, dict) else [])]
-    if res.get("lm") or res.get("graph"):
-        lines += ["", "## LM and graph", "", "```", json.dumps({"lm": res.get("lm"), "graph": res.get("graph")},
-                                                                 indent=1)[:3000], "```"]
+    if res.get("alignment_boundaries_md"):
+        lines += ["", "## Alignment quality: phone boundaries vs the synthesizer's ground truth", "",
+                  res["alignment_boundaries_md"].strip()]
+    lm, graph = res.get("lm") or {}, res.get("graph") or {}
+    if lm or graph:
+        lines += ["", "## LM and graph", ""]
+        if lm:
+            dev = lm.get("dev_perplexity") or {}
+            lines.append(f"- LM: {lm.get('order')}-gram {lm.get('source', '')}, n-grams {lm.get('ngrams')}, "
+                         f"dev perplexity {dev.get('perplexity', float('nan')):.1f}")
+        if graph:
+            lines.append(f"- HCLG: {graph.get('states')} states, {graph.get('arcs')} arcs, "
+                         f"{graph.get('bytes', 0) / 1e6:.1f} MB, built in {graph.get('seconds')} s")
     lines += ["", "Learning curves: `curves_ensemble.png`, `curves_distill.png`, `curves_subset.png`.", ""]
     return "\n".join(lines)

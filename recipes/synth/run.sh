@@ -18,9 +18,17 @@ snr_high=20
 corpus=corpus      # where stage 0 writes the generated corpus
 data=data          # Kaldi data dirs, dict, features
 exp=exp            # models and alignments
+results=.          # where RESULTS.md, results.json and the learning curves go
+# Bring your own corpus: Kaldi data dirs + a dict dir replace the generated corpus (stage 0 is skipped)
+train_dir=         # e.g. /path/to/data/train (wav.scp, text, utt2spk, spk2utt[, segments])
+dev_dir=
+test_dir=
+dict_dir=          # lexicon.txt, silence_phones.txt, nonsilence_phones.txt, optional_silence.txt
+arpa=              # your own ARPA LM (words as in the lexicon) instead of one trained on train_dir's text
 # GMM-HMM systems (stages 3-6)
 mono_subset=1000   # monophone training on the N shortest utterances (Kaldi: train_2kshort); 0 = all
 mono_gauss=1000    # total Gaussians of the monophone system
+mono_iters=40      # EM iterations of the monophone system
 tri_leaves=2000    # decision-tree leaves of the triphone system (tied states before merging)
 tri_gauss=10000    # total Gaussians of the triphone system
 gmm_iters=35       # EM iterations of the triphone system
@@ -41,6 +49,7 @@ gmm_scales="0.067 0.083 0.1"  # acoustic scales swept on dev for the GMM system
 beam=11            # decoding beam
 max_active=3000    # decoder max active states
 
+cmdline="$0 $*"
 . "$(dirname "$0")/../../tools/parse_options.sh"
 
 log() {
@@ -53,7 +62,17 @@ cd "$(dirname "$0")"
 [ -t 2 ] || export TQDM_MININTERVAL=30
 command -v asrdistill >/dev/null || { echo "asrdistill not on PATH: run 'make setup' and use .venv/bin" >&2; exit 1; }
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+if [ -n "$train_dir$dev_dir$test_dir$dict_dir" ]; then
+  for v in train_dir dev_dir test_dir dict_dir; do
+    [ -n "${!v}" ] || { echo "$0: bringing your own corpus needs --${v//_/-} too" >&2; exit 1; }
+  done
+  own_corpus=true
+else
+  own_corpus=false
+  train_dir=$corpus/data/train; dev_dir=$corpus/data/dev; test_dir=$corpus/data/test; dict_dir=$corpus/dict
+fi
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ] && ! $own_corpus; then
   log "Stage 0: generate the synthetic corpus ($hours h, $num_speakers speakers) in $corpus"
   asrdistill make-synth $corpus --hours $hours --num-speakers $num_speakers --seed $seed --nj $nj \
     --snr-db $snr_low $snr_high
@@ -61,8 +80,7 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: validate the data dirs and the dict dir, copy them to $data"
-  asrdistill prepare-data --dict $corpus/dict --out $data \
-    --split train=$corpus/data/train --split dev=$corpus/data/dev --split test=$corpus/data/test
+  asrdistill prepare-data --dict $dict_dir --out $data --split train=$train_dir --split dev=$dev_dir --split test=$test_dir
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
@@ -82,7 +100,8 @@ fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: monophone GMM-HMM (flat start, $mono_subset shortest utterances), alignments of train and dev"
   subset_opt=; [ "$mono_subset" -gt 0 ] && subset_opt="--subset $mono_subset"
-  asrdistill train-mono $data/train $data/fbank/train $data/lang $exp/mono --num-gauss $mono_gauss --nj $nj $subset_opt
+  asrdistill train-mono $data/train $data/fbank/train $data/lang $exp/mono --num-gauss $mono_gauss \
+    --num-iters $mono_iters --nj $nj $subset_opt
   for split in train dev; do
     asrdistill align $data/$split $data/fbank/$split $data/lang $exp/mono $exp/mono/ali_$split --nj $nj
   done
@@ -99,9 +118,13 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   for split in train dev test; do
     asrdistill align $data/$split $data/fbank/$split $data/lang $exp/tri $exp/tri/ali_$split --nj $nj
   done
-  asrdistill score-boundaries $exp/mono/ali_train $exp/mono/ali_dev $exp/tri/ali_train $exp/tri/ali_dev \
-    --json $exp/boundaries.json --markdown $exp/boundaries.md
-  cat $exp/boundaries.md
+  if [ -f $data/train/phones.ctm ] && [ -f $data/dev/phones.ctm ]; then
+    asrdistill score-boundaries $exp/mono/ali_train $exp/mono/ali_dev $exp/tri/ali_train $exp/tri/ali_dev \
+      --json $exp/boundaries.json --markdown $exp/boundaries.md
+    cat $exp/boundaries.md
+  else
+    log "no ground-truth phones.ctm in $data/train and $data/dev: boundary accuracy not measured"
+  fi
 fi
 
 dnn_data="--feats $data/fbank/train --ali $exp/tri/ali_train --dev-feats $data/fbank/dev --dev-ali $exp/tri/ali_dev"
@@ -122,14 +145,14 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   asrdistill choose-best --feats $data/fbank/dev --ali $exp/tri/ali_dev --json $exp/dnn/distill_best.json \
     $(for T in $temperatures; do echo $exp/dnn/distill_T$T; done)
   best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" $exp/dnn/distill_best.json)
-  T=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best_temperature'])" $exp/dnn/distill_best.json)
+  T=$(python3 -c "import json,sys; print('%g' % json.load(open(sys.argv[1]))['best_temperature'])" $exp/dnn/distill_best.json)
   log "best on dev: $best; the same student with the teacher run on the fly, for comparison"
   asrdistill distill --teacher $exp/dnn/ensemble --temperature $T --hard-weight $hard_weight \
     --teacher-mode onthefly $dnn_data $dnn_train --out $exp/dnn/distill_T${T}_onthefly
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  T=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best_temperature'])" $exp/dnn/distill_best.json)
+  T=$(python3 -c "import json,sys; print('%g' % json.load(open(sys.argv[1]))['best_temperature'])" $exp/dnn/distill_best.json)
   log "Stage 9: paper Table 5: $subset of the training data, hard targets (early stopping) vs soft targets (T=$T)"
   asrdistill train-dnn $dnn_data $dnn_train --subset $subset --schedule constant --early-stop 2 \
     --max-epochs $((epochs * 4)) --out $exp/dnn/hard_subset
@@ -140,8 +163,9 @@ fi
 
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   log "Stage 10: ${lm_order}-gram LM on the training transcripts; HCLG decoding graph"
+  arpa_opt=; [ -n "$arpa" ] && arpa_opt="--arpa $arpa"
   asrdistill train-lm --text $data/train/text --lang $data/lang --out $data/lm --order $lm_order \
-    --eval dev=$data/dev/text
+    --eval dev=$data/dev/text $arpa_opt
   asrdistill make-graph --lang $data/lang --model $exp/tri/final.mdl --G $data/lm/G.fst --out $exp/tri/graph
 fi
 
@@ -176,17 +200,18 @@ fi
 
 if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
   log "Stage 12: results tables (paper Tables 1 and 5), learning curves"
-  asrdistill make-results --data $data --exp $exp --out . --command "$0 $*"
-  cat RESULTS.md
+  asrdistill make-results --data $data --exp $exp --out $results --command "$cmdline"
+  cat $results/RESULTS.md
 fi
 
 if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
   best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" $exp/dnn/distill_best.json)
   scale=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['acoustic_scale'])" $exp/decode/dnn_distilled_dev/decode.json)
   log "Stage 13: export the distilled model ($best) with its graph; transcribe test WAVs with it"
+  [ -f $exp/export/manifest.json ] && log "$exp/export exists: not exported again" || \
   asrdistill export $best/final.mdl $exp/export --graph $exp/tri/graph --trans-model $exp/tri/final.mdl \
     --feats $data/fbank/train --acoustic-scale $scale --beam $beam --max-active $max_active \
-    --metrics dev=$exp/decode/dnn_distilled_dev/wer.json test=$exp/decode/dnn_distilled_test/wer.json
+    --metrics dev=$exp/decode/dnn_distilled_dev/wer.json --metrics test=$exp/decode/dnn_distilled_test/wer.json
   wavs=$(head -3 $data/test/wav.scp | awk '{print $2}')
   asrdistill transcribe $exp/export $wavs
 fi
