@@ -30,7 +30,9 @@ def _wer(exp: Path, name: str, split: str) -> dict | None:
     if not info or "wer" not in info:
         return None
     w = info["wer"]
-    return {"wer": w["wer"], "line": w["line"], "ci95": w.get("ci95"), "acoustic_scale": info["acoustic_scale"]}
+    st = info.get("stats", {})
+    return {"wer": w["wer"], "line": w["line"], "ci95": w.get("ci95"), "acoustic_scale": info["acoustic_scale"],
+            "utterances": st.get("utterances"), "rtf": st.get("rtf"), "wall_rtf": st.get("wall_rtf")}
 
 
 def _fmt_wer(w: dict | None) -> str:
@@ -191,6 +193,14 @@ def format_results(res: dict) -> str:
         ci = f"[{tw['ci95'][0]:.2f}, {tw['ci95'][1]:.2f}]" if tw and tw.get("ci95") else "-"
         lines.append(f"| {r['system']} | {_pct(r['dev_frame_acc'])} | {_pct(r['test_frame_acc'])} | "
                      f"{_fmt_wer(r['dev_wer'])} | {_fmt_wer(tw)} | {ci} |")
+    dev_utts = {r["dev_wer"]["utterances"] for r in res["table1"] if r.get("dev_wer")}
+    test_utts = {r["test_wer"]["utterances"] for r in res["table1"] if r.get("test_wer")}
+    rtfs = [(r["system"], r["test_wer"]["rtf"]) for r in res["table1"] if r.get("test_wer") and r["test_wer"].get("rtf")]
+    if dev_utts or test_utts:
+        lines += ["", f"Dev WER: on the {sorted(dev_utts)} dev utterances where the acoustic scale was chosen "
+                      f"(the best of the sweep); test WER: {sorted(test_utts)} test utterances at that scale. "
+                      "Decoding real-time factor on test (decode seconds per audio second, per process): "
+                      + ", ".join(f"{n} {x:.3f}" for n, x in rtfs) + "."]
     if res.get("gain_kept"):
         g = res["gain_kept"]
         lines += ["", "Share of the ensemble's frame-accuracy gain over the baseline kept by the distilled model "

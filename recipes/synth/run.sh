@@ -10,7 +10,7 @@ set -euo pipefail
 stage=0            # first stage to run
 stop_stage=100      # last stage to run
 nj=2               # parallel jobs (processes)
-hours=3.0          # total corpus size in hours (train/dev/test split by speaker)
+hours=2.0          # total corpus size in hours (train/dev/test split by speaker)
 num_speakers=20    # synthetic speakers (16 train / 2 dev / 2 test at the default)
 seed=0             # corpus seed: same seed and options give the same files
 snr_low=5          # additive noise SNR range in dB, per utterance
@@ -35,7 +35,7 @@ gmm_iters=35       # EM iterations of the triphone system
 # DNNs, ensemble, distillation (stages 7-10)
 preset=tiny        # DNN size: tiny 2x128, small 3x256, medium 4x512, paper 8x2560 (the paper's; GPU)
 members=4          # ensemble size (paper: 10); member 0 is the baseline
-epochs=4           # maximum epochs of every DNN (newbob may stop earlier)
+epochs=3           # maximum epochs of every DNN (newbob may stop earlier)
 temperatures="1 2 5 10"  # distillation temperatures; the best on dev is kept
 hard_weight=0.5    # weight of the hard-target term relative to the soft term (paper: 0.5)
 topk=32            # teacher cache: each frame's top-k soft targets
@@ -46,8 +46,9 @@ threads=2          # CPU threads of the DNN training
 lm_order=3         # word n-gram order (modified Kneser-Ney)
 dnn_scales="0.067 0.1 0.15"   # acoustic scales swept on dev for the DNN systems
 gmm_scales="0.067 0.083 0.1"  # acoustic scales swept on dev for the GMM system
-beam=11            # decoding beam
-max_active=3000    # decoder max active states
+beam=10            # decoding beam
+max_active=2000    # decoder max active states
+sweep_utts=100     # dev utterances (evenly spaced) on which the acoustic scale is chosen; 0 = all of dev
 
 cmdline="$0 $*"
 . "$(dirname "$0")/../../tools/parse_options.sh"
@@ -174,7 +175,7 @@ decode_system() {
   local name=$1 scales=$2; shift 2
   local dev=$exp/decode/${name}_dev test=$exp/decode/${name}_test
   if [ ! -f $dev/.done ]; then
-    asrdistill decode --graph $exp/tri/graph --model $exp/tri/final.mdl --data $data/dev --out $dev \
+    asrdistill decode --graph $exp/tri/graph --model $exp/tri/final.mdl --data $sweep_dir --out $dev \
       --acoustic-scales ${scales// /,} --beam $beam --max-active $max_active --nj $nj "${@/SPLIT/dev}"
     touch $dev/.done
   fi
@@ -189,6 +190,11 @@ decode_system() {
 
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   log "Stage 11: decode dev (acoustic scale sweep) and test (best dev scale): GMM, baseline, ensemble, students"
+  sweep_dir=$data/dev
+  if [ "$sweep_utts" -gt 0 ]; then
+    sweep_dir=$data/dev_sweep$sweep_utts
+    [ -d $sweep_dir ] || asrdistill subset-data-dir $data/dev $sweep_dir --num-utts $sweep_utts
+  fi
   best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" $exp/dnn/distill_best.json)
   decode_system gmm_tri "$gmm_scales" --feats $data/fbank/SPLIT
   decode_system dnn_baseline "$dnn_scales" --dnn $exp/dnn/ensemble/member0/final.mdl --dnn-feats $data/fbank/SPLIT
