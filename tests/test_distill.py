@@ -18,14 +18,7 @@ from asrdistill.nnet.model import DnnConfig, build_model
 from asrdistill.nnet.toydata import write_toy_dirs
 from asrdistill.nnet.train import TrainConfig, train_model
 
-NUM_PDFS = 20
-SMALL = DnnConfig(num_pdfs=NUM_PDFS, left=3, right=2, hidden_layers=2, hidden_dim=64)
-
-
-def quiet(**kw) -> TrainConfig:
-    base = dict(max_epochs=3, batch_size=128, learning_rate=0.02, tensorboard=False, progress=False, num_threads=1)
-    base.update(kw)
-    return TrainConfig(**base)
+from nnet_common import NUM_PDFS, SMALL, quiet  # noqa: E402  (tests/ is on sys.path)
 
 
 def _grad(loss_fn, z):
