@@ -31,7 +31,7 @@ def dnn_loglike_source(model_paths: str | os.PathLike | Sequence[str | os.PathLi
 
     @torch.no_grad()
     def source(utt: str) -> np.ndarray:
-        feats = torch.from_numpy(np.ascontiguousarray(store.get(utt))).to(dev)
+        feats = torch.from_numpy(np.array(store.get(utt), dtype=np.float32)).to(dev)  # a writable copy
         spliced = splice_utterance(feats, left, right)
         out = []
         for start in range(0, len(spliced), batch_frames):
