@@ -193,3 +193,10 @@ def test_phone_segments_zero_length_and_rounding() -> None:
     assert segs[2][1] == pytest.approx(segs[3][0]) == pytest.approx((0.061 + 0.300) / 2)
     lines = ctm_lines("u", [(0.0, 0.0114, "SIL"), (0.0114, 0.0226, "T"), (0.0226, 0.4, "SIL")])
     assert lines == ["u 1 0.000 0.011 SIL", "u 1 0.011 0.012 T", "u 1 0.023 0.377 SIL"]
+
+
+def test_finished_corpus_with_other_options_is_an_error(corpus: Path) -> None:
+    from asrdistill.errors import UserFacingError
+
+    with pytest.raises(UserFacingError, match="other options"):
+        prepare_synth(corpus, nj=1, progress=False, **{**TINY, "hours": 0.05})

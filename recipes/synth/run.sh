@@ -50,7 +50,7 @@ beam=10            # decoding beam
 max_active=2000    # decoder max active states
 sweep_utts=100     # dev utterances (evenly spaced) on which the acoustic scale is chosen; 0 = all of dev
 
-cmdline="$0 $*"
+cmdline="recipes/synth/run.sh${*:+ $*}"   # recorded in RESULTS.md
 . "$(dirname "$0")/../../tools/parse_options.sh"
 
 log() {

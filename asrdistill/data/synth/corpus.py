@@ -430,7 +430,8 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
     if is_done(out_dir, DONE_MARKER) and (out_dir / "summary.json").is_file():
         summary = SynthCorpus(**json.loads((out_dir / "summary.json").read_text()))
         if summary.options != _options_json(opts):
-            log.warning("%s was generated with other options (%s); keeping it", out_dir, summary.options)
+            raise UserFacingError(f"{out_dir} was generated with other options ({summary.options}); remove it "
+                                  "or ask for the same options")
         log.info("synthetic corpus already in %s", out_dir)
         return summary
     if hours <= 0:
