@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from asrdistill.errors import UserFacingError
+from asrdistill.commands import named_values
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,12 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from asrdistill.data.prepare import prepare_data
 
-    splits = {}
-    for item in args.split:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise UserFacingError(f"--split expects NAME=DIR, got {item!r}")
-        splits[name] = path
+    splits = named_values(args.split, "--split", "DIR")
     for info in prepare_data(splits, args.dict, args.out, allow_pipes=args.allow_pipes):
         print(f"{info.name}: {info.utterances} utterances, {info.speakers} speakers, {info.words} words"
               f" ({info.oov_words} OOV)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from asrdistill.commands import named_values
 from asrdistill.errors import UserFacingError
 
 
@@ -30,12 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.text and not args.arpa:
         raise UserFacingError("give --text (training transcripts) or --arpa (an existing LM)")
-    evals = {}
-    for item in args.eval:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise UserFacingError(f"--eval expects NAME=TEXT, got {item!r}")
-        evals[name] = path
+    evals = named_values(args.eval, "--eval", "TEXT")
     words_txt = Path(args.lang) / "words.txt" if args.lang else None
     info = train_lm(args.text, args.out, order=args.order, words_txt=words_txt, unk_word=args.unk,
                     eval_text=evals, arpa=args.arpa, make_G=not args.no_G)

@@ -387,10 +387,5 @@ def _tree_objf(tree: Tree, stats: TreeStats) -> float:
     """Total log-likelihood of the statistics with one Gaussian per pdf of ``tree``."""
     keys = stats.keys
     pdfs = map_events(tree.root, keys)
-    n = tree.num_pdfs
-    cnt = np.bincount(pdfs, weights=stats.counts, minlength=n)
-    s = np.zeros((n, stats.dim))
-    ss = np.zeros((n, stats.dim))
-    np.add.at(s, pdfs, stats.sums)
-    np.add.at(ss, pdfs, stats.sumsq)
+    cnt, s, ss = stats.pooled(pdfs, tree.num_pdfs)
     return float(gauss_objf(cnt, s, ss, stats.var_floor).sum())

@@ -148,11 +148,7 @@ class Tree:
             bad = keys[np.flatnonzero(pdfs < 0)[0]]
             raise ValueError(f"tree has no pdf for seen context {tuple(int(v) for v in bad)}")
         num_pdfs = self.num_pdfs
-        counts = np.bincount(pdfs, weights=stats.counts, minlength=num_pdfs)
-        sums = np.zeros((num_pdfs, stats.dim))
-        sumsq = np.zeros((num_pdfs, stats.dim))
-        np.add.at(sums, pdfs, stats.sums)
-        np.add.at(sumsq, pdfs, stats.sumsq)
+        counts, sums, sumsq = stats.pooled(pdfs, num_pdfs)
         total = max(counts.sum(), 1e-10)
         gmean = sums.sum(0) / total
         gvar = np.maximum(sumsq.sum(0) / total - gmean ** 2, floor)

@@ -235,6 +235,15 @@ class TreeStats:
         return float(gauss_objf(self.counts, self.sums, self.sumsq, self.var_floor).sum())
 
     # ----------------------------------------------------------------------------- I/O
+    def pooled(self, labels: np.ndarray, num_labels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(counts [L], sums [L, D], sums of squares [L, D]) of the contexts pooled by ``labels`` (one per context)."""
+        counts = np.bincount(labels, weights=self.counts, minlength=num_labels)
+        sums = np.zeros((num_labels, self.dim))
+        sumsq = np.zeros((num_labels, self.dim))
+        np.add.at(sums, labels, self.sums)
+        np.add.at(sumsq, labels, self.sumsq)
+        return counts, sums, sumsq
+
     def save(self, path: str | os.PathLike) -> None:
         """Write to ``path`` as .npz (no pickled objects), atomically."""
         self._flush()
