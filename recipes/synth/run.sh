@@ -58,6 +58,12 @@ log() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') ($fname:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 
+# run_unless_done DIR CMD...: run CMD unless DIR already holds the completion marker (.done) of an earlier run
+run_unless_done() {
+  local dir=$1; shift
+  if [ -f "$dir/.done" ]; then log "$dir is complete: skipping"; else "$@"; fi
+}
+
 cd "$(dirname "$0")"
 # Progress bars redraw at most every 30 s when the output is a log file rather than a terminal.
 [ -t 2 ] || export TQDM_MININTERVAL=30
@@ -95,29 +101,31 @@ fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: lang dir (phones, words, topology, L.fst) from $data/local/dict"
-  asrdistill prepare-lang $data/local/dict $data/lang
+  run_unless_done $data/lang asrdistill prepare-lang $data/local/dict $data/lang
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: monophone GMM-HMM (flat start, $mono_subset shortest utterances), alignments of train and dev"
   subset_opt=; [ "$mono_subset" -gt 0 ] && subset_opt="--subset $mono_subset"
-  asrdistill train-mono $data/train $data/fbank/train $data/lang $exp/mono --num-gauss $mono_gauss \
+  run_unless_done $exp/mono asrdistill train-mono $data/train $data/fbank/train $data/lang $exp/mono --num-gauss $mono_gauss \
     --num-iters $mono_iters --nj $nj $subset_opt
   for split in train dev; do
-    asrdistill align $data/$split $data/fbank/$split $data/lang $exp/mono $exp/mono/ali_$split --nj $nj
+    run_unless_done $exp/mono/ali_$split \
+      asrdistill align $data/$split $data/fbank/$split $data/lang $exp/mono $exp/mono/ali_$split --nj $nj
   done
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: decision tree ($tri_leaves leaves) + triphone GMM-HMM ($tri_gauss Gaussians)"
-  asrdistill train-tri $data/train $data/fbank/train $data/lang $exp/mono/ali_train $exp/tri \
+  run_unless_done $exp/tri asrdistill train-tri $data/train $data/fbank/train $data/lang $exp/mono/ali_train $exp/tri \
     --num-leaves $tri_leaves --num-gauss $tri_gauss --num-iters $gmm_iters --nj $nj
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: triphone alignments of train, dev and test (DNN targets); boundary accuracy vs ground truth"
   for split in train dev test; do
-    asrdistill align $data/$split $data/fbank/$split $data/lang $exp/tri $exp/tri/ali_$split --nj $nj
+    run_unless_done $exp/tri/ali_$split \
+      asrdistill align $data/$split $data/fbank/$split $data/lang $exp/tri $exp/tri/ali_$split --nj $nj
   done
   if [ -f $data/train/phones.ctm ] && [ -f $data/dev/phones.ctm ]; then
     asrdistill score-boundaries $exp/mono/ali_train $exp/mono/ali_dev $exp/tri/ali_train $exp/tri/ali_dev \
@@ -165,9 +173,12 @@ fi
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   log "Stage 10: ${lm_order}-gram LM on the training transcripts; HCLG decoding graph"
   arpa_opt=; [ -n "$arpa" ] && arpa_opt="--arpa $arpa"
-  asrdistill train-lm --text $data/train/text --lang $data/lang --out $data/lm --order $lm_order \
-    --eval dev=$data/dev/text $arpa_opt
-  asrdistill make-graph --lang $data/lang --model $exp/tri/final.mdl --G $data/lm/G.fst --out $exp/tri/graph
+  if [ -f $data/lm/.done ]; then log "$data/lm is complete: skipping"; else
+    asrdistill train-lm --text $data/train/text --lang $data/lang --out $data/lm --order $lm_order \
+      --eval dev=$data/dev/text $arpa_opt
+    touch $data/lm/.done
+  fi
+  run_unless_done $exp/tri/graph asrdistill make-graph --lang $data/lang --model $exp/tri/final.mdl --G $data/lm/G.fst --out $exp/tri/graph
 fi
 
 # decode_system NAME SCALES MODEL-OPTIONS...: sweep SCALES on dev, decode test at the best one
