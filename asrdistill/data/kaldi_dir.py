@@ -63,8 +63,11 @@ def _c_key(s: str) -> bytes:
 
 
 def _read_table(path: Path, min_fields: int, max_fields: int | None = None,
-                what: str = "utterance") -> list[tuple[int, str, list[str]]]:
-    """Read ``key rest...`` lines; check sorting, uniqueness and field counts. Returns (lineno, key, fields)."""
+                what: str = "utterance") -> list[tuple[int, str, list[str], str]]:
+    """Read ``key rest...`` lines; check sorting, uniqueness and field counts.
+
+    Returns ``(lineno, key, fields, rest)`` per line, ``rest`` being the text after the key as written.
+    """
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -97,14 +100,9 @@ def _read_table(path: Path, min_fields: int, max_fields: int | None = None,
                                    f"not sorted: {key!r} comes after {prev!r} (sort with LC_ALL=C sort)",
                                    key if what == "utterance" else None)
         prev = key
-        rows.append((lineno, key, fields))
+        parts = line.split(maxsplit=1)
+        rows.append((lineno, key, fields, parts[1].strip() if len(parts) > 1 else ""))
     return rows
-
-
-def _rest_of_line(path: Path, lineno: int) -> str:
-    line = path.read_bytes().split(b"\n")[lineno - 1].decode("utf-8")
-    parts = line.split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
 
 
 def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_text: bool = True,
@@ -118,14 +116,14 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
             raise DataDirError(str(path / name), None, "missing (a Kaldi data dir needs wav.scp and utt2spk)")
 
     utt2spk_rows = _read_table(path / "utt2spk", 2, 2)
-    utt2spk = {key: fields[1] for _, key, fields in utt2spk_rows}
-    utt_line = {key: lineno for lineno, key, _ in utt2spk_rows}
+    utt2spk = {key: fields[1] for _, key, fields, _ in utt2spk_rows}
+    utt_line = {key: lineno for lineno, key, _, _ in utt2spk_rows}
     if not utt2spk:
         raise DataDirError(str(path / "utt2spk"), None, "no utterances")
 
     # Kaldi requires that sorting by speaker gives the same utterance order as sorting by utterance.
     by_spk = sorted(utt2spk, key=lambda u: (_c_key(utt2spk[u]), _c_key(u)))
-    by_utt = [key for _, key, _ in utt2spk_rows]
+    by_utt = [key for _, key, _, _ in utt2spk_rows]
     if by_spk != by_utt:
         bad = next(u for u, v in zip(by_utt, by_spk) if u != v)
         raise DataDirError(str(path / "utt2spk"), utt_line[bad],
@@ -137,7 +135,7 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
         spk2utt_expected.setdefault(utt2spk[utt], []).append(utt)
     if (path / "spk2utt").is_file():
         spk2utt_rows = _read_table(path / "spk2utt", 2, None, what="speaker")
-        for lineno, spk, fields in spk2utt_rows:
+        for lineno, spk, fields, _ in spk2utt_rows:
             utts = fields[1:]
             if spk not in spk2utt_expected:
                 raise DataDirError(str(path / "spk2utt"), lineno, f"speaker {spk!r} has no utterance in utt2spk")
@@ -146,7 +144,7 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
                 raise DataDirError(str(path / "spk2utt"), lineno,
                                    f"speaker {spk!r} does not match utt2spk (differs on {extra[:3] or 'order'})",
                                    extra[0] if extra else None)
-        missing = set(spk2utt_expected) - {spk for _, spk, _ in spk2utt_rows}
+        missing = set(spk2utt_expected) - {spk for _, spk, _, _ in spk2utt_rows}
         if missing:
             raise DataDirError(str(path / "spk2utt"), None, f"speakers missing: {sorted(missing)[:5]}")
     else:
@@ -155,7 +153,7 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
     segments = None
     if (path / "segments").is_file():
         segments = {}
-        for lineno, utt, fields in _read_table(path / "segments", 4, 4):
+        for lineno, utt, fields, _ in _read_table(path / "segments", 4, 4):
             try:
                 start, end = float(fields[2]), float(fields[3])
             except ValueError:
@@ -166,8 +164,7 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
             segments[utt] = (fields[1], start, end)
 
     wav_scp: dict[str, str] = {}
-    for lineno, rec, fields in _read_table(path / "wav.scp", 2, None, what="recording"):
-        value = _rest_of_line(path / "wav.scp", lineno)
+    for lineno, rec, fields, value in _read_table(path / "wav.scp", 2, None, what="recording"):
         if value.endswith("|"):
             if not allow_pipes:
                 raise DataDirError(str(path / "wav.scp"), lineno,
@@ -183,8 +180,7 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
     text = None
     if (path / "text").is_file():
         text = {}
-        for lineno, utt, _ in _read_table(path / "text", 1, None):
-            words = _rest_of_line(path / "text", lineno)
+        for lineno, utt, _, words in _read_table(path / "text", 1, None):
             if not words:
                 log.warning("%s:%d (utterance %s): empty transcript", path / "text", lineno, utt)
             text[utt] = words
@@ -212,7 +208,7 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
     spk2gender = None
     if (path / "spk2gender").is_file():
         spk2gender = {}
-        for lineno, spk, fields in _read_table(path / "spk2gender", 2, 2, what="speaker"):
+        for lineno, spk, fields, _ in _read_table(path / "spk2gender", 2, 2, what="speaker"):
             if fields[1] not in ("m", "f"):
                 raise DataDirError(str(path / "spk2gender"), lineno, f"gender must be m or f, got {fields[1]!r}")
             spk2gender[spk] = fields[1]
