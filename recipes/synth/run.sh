@@ -58,6 +58,11 @@ log() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') ($fname:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 
+# json_get FILE KEY: print one top-level value of a JSON file (numbers in %g form: 1.0 -> 1)
+json_get() {
+  python3 -c "import json, sys; v = json.load(open(sys.argv[1]))[sys.argv[2]]; print('%g' % v if isinstance(v, float) else v)" "$1" "$2"
+}
+
 # run_unless_done DIR CMD...: run CMD unless DIR already holds the completion marker (.done) of an earlier run
 run_unless_done() {
   local dir=$1; shift
@@ -153,15 +158,15 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   done
   asrdistill choose-best --feats $data/fbank/dev --ali $exp/tri/ali_dev --json $exp/dnn/distill_best.json \
     $(for T in $temperatures; do echo $exp/dnn/distill_T$T; done)
-  best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" $exp/dnn/distill_best.json)
-  T=$(python3 -c "import json,sys; print('%g' % json.load(open(sys.argv[1]))['best_temperature'])" $exp/dnn/distill_best.json)
+  best=$(json_get $exp/dnn/distill_best.json best)
+  T=$(json_get $exp/dnn/distill_best.json best_temperature)
   log "best on dev: $best; the same student with the teacher run on the fly, for comparison"
   asrdistill distill --teacher $exp/dnn/ensemble --temperature $T --hard-weight $hard_weight \
     --teacher-mode onthefly $dnn_data $dnn_train --out $exp/dnn/distill_T${T}_onthefly
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  T=$(python3 -c "import json,sys; print('%g' % json.load(open(sys.argv[1]))['best_temperature'])" $exp/dnn/distill_best.json)
+  T=$(json_get $exp/dnn/distill_best.json best_temperature)
   log "Stage 9: paper Table 5: $subset of the training data, hard targets (early stopping) vs soft targets (T=$T)"
   asrdistill train-dnn $dnn_data $dnn_train --subset $subset --schedule constant --early-stop 2 \
     --max-epochs $((epochs * 4)) --out $exp/dnn/hard_subset
@@ -190,7 +195,7 @@ decode_system() {
       --acoustic-scales ${scales// /,} --beam $beam --max-active $max_active --nj $nj "${@/SPLIT/dev}"
     touch $dev/.done
   fi
-  local best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['acoustic_scale'])" $dev/decode.json)
+  local best=$(json_get $dev/decode.json acoustic_scale)
   if [ ! -f $test/.done ]; then
     asrdistill decode --graph $exp/tri/graph --model $exp/tri/final.mdl --data $data/test --out $test \
       --acoustic-scale $best --beam $beam --max-active $max_active --nj $nj "${@/SPLIT/test}"
@@ -206,7 +211,7 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
     sweep_dir=$data/dev_sweep$sweep_utts
     [ -d $sweep_dir ] || asrdistill subset-data-dir $data/dev $sweep_dir --num-utts $sweep_utts
   fi
-  best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" $exp/dnn/distill_best.json)
+  best=$(json_get $exp/dnn/distill_best.json best)
   decode_system gmm_tri "$gmm_scales" --feats $data/fbank/SPLIT
   decode_system dnn_baseline "$dnn_scales" --dnn $exp/dnn/ensemble/member0/final.mdl --dnn-feats $data/fbank/SPLIT
   decode_system dnn_ensemble "$dnn_scales" --dnn $exp/dnn/ensemble --dnn-feats $data/fbank/SPLIT
@@ -222,8 +227,8 @@ if [ $stage -le 12 ] && [ $stop_stage -ge 12 ]; then
 fi
 
 if [ $stage -le 13 ] && [ $stop_stage -ge 13 ]; then
-  best=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['best'])" $exp/dnn/distill_best.json)
-  scale=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['acoustic_scale'])" $exp/decode/dnn_distilled_dev/decode.json)
+  best=$(json_get $exp/dnn/distill_best.json best)
+  scale=$(json_get $exp/decode/dnn_distilled_dev/decode.json acoustic_scale)
   log "Stage 13: export the distilled model ($best) with its graph; transcribe test WAVs with it"
   [ -f $exp/export/manifest.json ] && log "$exp/export exists: not exported again" || \
   asrdistill export $best/final.mdl $exp/export --graph $exp/tri/graph --trans-model $exp/tri/final.mdl \
