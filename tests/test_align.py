@@ -1,21 +1,23 @@
 """GMM-HMM training and alignment on a tiny synthetic corpus with known phone boundaries."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from asrdistill.align.alidir import import_pdf_alignments, read_alignment_dir
 from asrdistill.align.boundaries import (alignments_to_segments, equal_alignment_segments, read_ctm,
                                          score_boundaries)
-from asrdistill.align.features import GmmFeatures, add_deltas
-from asrdistill.align.model import GmmHmm
+from asrdistill.hmm.cepstra import GmmFeatures, add_deltas
+from asrdistill.hmm.model import GmmHmm
 from asrdistill.align.toy import make_toy_corpus
-from asrdistill.align.train import TrainConfig, align_data, train_mono, train_tri, tri_config
+from asrdistill.align.train import GmmTrainConfig, align_data, train_mono, train_tri, tri_config
 from asrdistill.errors import UserFacingError
 from asrdistill.features.store import FrameStore
 from asrdistill.lang import prepare_lang, transcripts_to_ids
 
-MONO_CFG = TrainConfig(num_iters=8, tot_gauss=100, max_iter_inc=5, realign_iters=(1, 2, 3, 4, 6))
+MONO_CFG = GmmTrainConfig(num_iters=8, tot_gauss=100, max_iter_inc=5, realign_iters=(1, 2, 3, 4, 6))
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +118,34 @@ def test_triphone_training(mono_system):
     ref = read_ctm(corpus.data_dir / "phones.ctm")
     score = score_boundaries(ref, alignments_to_segments(tri_alis, tri, frame_offset=0.0))
     assert score["matched_fraction"] > 0.95 and score["within_40ms"] > 70
+
+
+def test_gmm_training_is_reproducible(mono_system):
+    """Two runs with the same inputs give byte-identical models and alignments, whatever nj is (Kaldi's own
+    mix-up draws from std::random_device, so ours is seeded; statistics are summed in job order)."""
+    _, corpus, lang, transcripts, model, alis, _ = mono_system
+    cfg = tri_config(num_iters=4, realign_iters=(2,), max_iter_inc=3, tot_gauss=150, num_leaves=50,
+                     tree_min_count=20)
+    runs = [train_tri(lang, str(corpus.feat_dir), transcripts, model, alis, replace(cfg, nj=nj))
+            for nj in (2, 2, 1)]
+    first = runs[0][0].to_bytes()
+    assert runs[0][0].am.num_gauss > runs[0][0].num_pdfs  # the runs did mix up
+    for tri, tri_alis, _ in runs[1:]:
+        assert tri.to_bytes() == first
+        assert set(tri_alis) == set(runs[0][1])
+        assert all(np.array_equal(tri_alis[u], runs[0][1][u]) for u in tri_alis)
+    other = train_tri(lang, str(corpus.feat_dir), transcripts, model, alis, replace(cfg, seed=1))[0]
+    assert other.to_bytes() != first  # the seed is what decides the perturbation
+
+
+def test_mix_up_targets_follow_kaldi_rules():
+    from asrdistill.hmm.mixup import split_targets
+
+    occs = np.array([1000.0, 100.0, 0.0, 30.0])
+    t = split_targets(occs, 16, power=1.0, min_count=20.0)
+    assert t.sum() == 16 and t[2] == 1 and t[3] == 1  # no counts / too few for two: stays at one
+    assert t[0] > t[1] > 1
+    assert split_targets(occs, 100, power=1.0, min_count=20.0)[1] == 4  # 5 * 20 >= 100 freezes it at 4
 
 
 def test_cli_chain_with_boost_silence(mono_system, tmp_path, capsys):

@@ -267,7 +267,7 @@ def test_score_files_missing_hypothesis_counts_as_deletions(tmp_path):
 
 def test_cli_make_graph_decode_score(toy, tmp_path, capsys):
     kaldiio = pytest.importorskip("kaldiio")
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.model import GmmHmm
     from asrdistill.cli import main
 
     ctx, tm = toy.monophone()

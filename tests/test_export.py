@@ -200,7 +200,7 @@ def _mel_centres(num_bins=40, low=20.0, high=RATE / 2):
 
 class ToySystem:
     def __init__(self, root):
-        from asrdistill.align.model import GmmHmm
+        from asrdistill.hmm.model import GmmHmm
         from asrdistill.align.toy import write_dict_dir
         from asrdistill.decode import make_hclg
         from asrdistill.lang import prepare_lang
@@ -291,7 +291,7 @@ def test_toy_export_contents(toy_export):
     assert {"HCLG.fst", "words.txt", "trans.mdl"} <= set(m["files"])
     assert m["transition_model"]["num_pdfs"] == toy.num_pdfs
     assert m["decode_options"] == {"beam": 15.0}
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.model import GmmHmm
 
     tm = GmmHmm.load(out / "trans.mdl").trans_model  # the align package's pickle-free format
     np.testing.assert_array_equal(tm.transition_id_to_pdf_array(), toy.tm.transition_id_to_pdf_array())

@@ -68,20 +68,29 @@ def test_idempotent(corpus: Path) -> None:
     assert not [p for p in corpus.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
 
-def test_default_speakers_split_16_2_2_gender_balanced() -> None:
+def test_default_speakers_split_16_6_6_gender_balanced_with_unheard_voices() -> None:
     speakers = make_speakers(SynthOptions())
-    assert len(speakers) == 20
-    for split, n in (("train", 16), ("dev", 2), ("test", 2)):
+    assert len(speakers) == 28
+    for split, n in (("train", 16), ("dev", 6), ("test", 6)):
         group = [s for s in speakers if s.split == split]
         assert len(group) == n
         assert sum(s.gender == "f" for s in group) == n // 2
-    assert len({(s.voice, s.pitch, s.pitch_range, s.rate) for s in speakers}) == 20
-    assert len({s.voice for s in speakers}) == 20
+    assert len({(s.voice, s.pitch, s.pitch_range, s.rate) for s in speakers}) == 28
+    train_voices = {s.voice for s in speakers if s.split == "train"}
+    held = [s.voice for s in speakers if s.split != "train"]
+    assert len(set(held)) == len(held) == 12 and not train_voices & set(held)
     from asrdistill.data.synth.espeak import Espeak
 
     with Espeak() as es:
         for s in speakers:  # every variant exists in the bundled espeak-ng data
             es.set_voice(s.voice)
+
+
+def test_more_speakers_than_variants_reuse_only_training_variants() -> None:
+    speakers = make_speakers(SynthOptions(num_speakers=40))
+    held = {s.voice for s in speakers if s.split != "train"}
+    assert len(held) == 12
+    assert not held & {s.voice for s in speakers if s.split == "train"}
 
 
 def test_splits_speaker_disjoint_and_sentences_unseen(corpus: Path) -> None:
@@ -119,11 +128,20 @@ def test_lexicon_covers_transcripts_and_matches_ctm(corpus: Path) -> None:
         for utt, text in dd.text.items():
             words = text.split()
             assert all(w in prons for w in words), utt
-            # the phones of phones.ctm are, word by word, lexicon pronunciations
             spoken = utts[utt]["prons"]
             assert len(spoken) == len(words)
-            assert all(p in prons[w] for w, p in zip(words, spoken)), (utt, words, spoken)
+            if split == "train":  # the phones of phones.ctm are, word by word, lexicon pronunciations
+                assert all(p in prons[w] for w, p in zip(words, spoken)), (utt, words, spoken)
             assert " ".join(p for _, _, p in ctm[utt] if p != "SIL") == " ".join(spoken)
+    # nothing heard only in dev/test reaches the lexicon: every entry is a citation form or a training variant
+    from asrdistill.data.synth.corpus import build_lexicon
+
+    citation, _, _ = build_lexicon({w for w in prons if w != "<UNK>"})
+    train_text = read_data_dir(corpus / "data" / "train").text
+    heard = {(w, p) for utt, text in train_text.items() for w, p in zip(text.split(), utts[utt]["prons"])}
+    for word, variants in prons.items():
+        for p in variants:
+            assert word == "<UNK>" or p == " ".join(citation[word]) or (word, p) in heard, (word, p)
 
 
 def test_ctm_covers_each_utterance_contiguously(corpus: Path) -> None:

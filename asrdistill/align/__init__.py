@@ -1,9 +1,7 @@
 """GMM-HMM alignment in the manner of Kaldi's steps/train_mono.sh, train_deltas.sh and align_si.sh, on
-kaldi-hmm-gmm (Kaldi's own HMM/GMM C++ code) and kaldifst.
+kaldi-hmm-gmm (Kaldi's own HMM/GMM C++ code) and kaldifst. The model itself lives in :mod:`asrdistill.hmm`.
 
 Modules:
-  features    -- 39-dim GMM features (DCT of the CMVN'd fbank, liftering, deltas)
-  model       -- GmmHmm (topology, tree, transition model, GMMs) and its pickle-free file format
   engine      -- one pass over the data: align (Viterbi / equal / given) and accumulate, over nj processes
   train       -- monophone and triphone training, tree statistics, convert-ali, align_data
   alidir      -- alignment dirs (ali/pdf ark+scp, pdf_counts.txt, num_pdfs), importing your own alignments
@@ -13,13 +11,11 @@ Modules:
 from asrdistill.align.alidir import AlignmentDir, import_pdf_alignments, read_alignment_dir, write_alignment_dir
 from asrdistill.align.boundaries import (alignments_to_segments, boundary_table, read_ctm, score_alignment_dir,
                                          score_boundaries)
-from asrdistill.align.features import GmmFeatures
-from asrdistill.align.model import GmmHmm
-from asrdistill.align.train import (TrainConfig, align_data, convert_alignments, train_mono, train_tri,
+from asrdistill.align.train import (GmmTrainConfig, align_data, convert_alignments, train_mono, train_tri,
                                     tri_config)
 
 __all__ = [
-    "AlignmentDir", "GmmFeatures", "GmmHmm", "TrainConfig", "align_data", "alignments_to_segments",
+    "AlignmentDir", "GmmTrainConfig", "align_data", "alignments_to_segments",
     "boundary_table", "convert_alignments", "import_pdf_alignments", "read_alignment_dir", "read_ctm",
     "score_alignment_dir", "score_boundaries", "train_mono", "train_tri", "tri_config", "write_alignment_dir",
 ]

@@ -6,7 +6,7 @@
                        for the DNN's priors
   num_pdfs             the number of pdfs (one integer)
   failed.txt           utterances that could not be aligned (left out), one per line
-  final.mdl            the GMM-HMM that aligned (when there is one), see :mod:`asrdistill.align.model`
+  final.mdl            the GMM-HMM that aligned (when there is one), see :mod:`asrdistill.hmm.model`
   info.json            summary (utterances, frames, source)
 
 Also: importing a user's own pdf alignments (``ali-to-pdf`` output) after validating them against a frame store.

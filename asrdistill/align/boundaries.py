@@ -177,7 +177,7 @@ def score_alignment_dir(ali_dir: str | os.PathLike, ctm: str | os.PathLike | Non
 
     import kaldiio
 
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.model import GmmHmm
     ali_dir = Path(ali_dir)
     if not (ali_dir / "ali.scp").is_file() or not (ali_dir / "final.mdl").is_file():
         raise UserFacingError(f"{ali_dir}: needs ali.scp and final.mdl (an alignment dir made by `asrdistill align`)")

@@ -1,6 +1,8 @@
 """One pass over the training data: align (Viterbi, equal or given) and accumulate GMM + transition statistics.
 
-Work is split into chunks of utterances processed by ``nj`` worker processes (``nj=1`` runs in-process).
+Work is split into chunks of utterances processed by ``nj`` worker processes (``nj=1`` runs in-process); the
+chunks and the order in which their statistics are added depend only on the utterance list, so a pass gives
+bit-identical statistics for any ``nj``.
 Each worker receives the model as bytes (:meth:`GmmHmm.to_bytes`), opens the frame store itself, compiles
 each utterance's training graph (kaldi-hmm-gmm ``TrainingGraphCompiler`` on ``L.fst``, structure only;
 transition probabilities are added at alignment time with ``add_transition_probs``, as Kaldi's
@@ -31,6 +33,8 @@ from asrdistill.utils import get_logger
 log = get_logger(__name__)
 
 _STATS_BUFFER_FRAMES = 100_000
+MIN_CHUNK_UTTS = 20   # a pass splits its utterances into at most MAX_CHUNKS jobs of at least this many
+MAX_CHUNKS = 64
 
 
 @dataclass
@@ -178,8 +182,8 @@ def _run_job(job: _Job) -> PassResult:
     import kaldi_hmm_gmm as khg
     import kaldifst
 
-    from asrdistill.align.features import GmmFeatures
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.cepstra import GmmFeatures
+    from asrdistill.hmm.model import GmmHmm
     from asrdistill.features.store import FrameStore
 
     t0 = time.time()
@@ -337,7 +341,9 @@ def run_pass(model: Any, feat_dir: str, utts: Sequence[str], cfg: PassConfig, *,
     if missing:
         raise UserFacingError(f"{feat_dir}: no features for {len(missing)} utterances, e.g. {missing[0]}")
     model_bytes = model.to_bytes()
-    num_chunks = 1 if nj <= 1 else min(len(utts), nj * 4)
+    # The chunks depend on the utterances only, never on nj, and their statistics are summed in chunk order:
+    # float sums in another grouping or order would differ in the last bits, and so would every model after.
+    num_chunks = max(1, min(MAX_CHUNKS, len(utts) // MIN_CHUNK_UTTS))
     chunks = [utts[i::num_chunks] for i in range(num_chunks)] if utts else []
     jobs = [_Job(model_bytes, str(feat_dir), str(lexicon_fst) if lexicon_fst else "", list(disambig),
                  list(silence_phones), chunk,
@@ -352,7 +358,9 @@ def run_pass(model: Any, feat_dir: str, utts: Sequence[str], cfg: PassConfig, *,
                 bar.update(len(job.utts))
         else:
             with mp.get_context("fork").Pool(nj) as pool:
-                for r in pool.imap_unordered(_run_job, jobs):
+                # imap (in job order), not imap_unordered: the statistics are float sums, and adding the
+                # chunks in completion order made every run's model differ in the last bits.
+                for r in pool.imap(_run_job, jobs):
                     results.append(r)
                     bar.update(len(r.alignments) + len(r.failed))
     merged = _merge(results)

@@ -5,7 +5,7 @@ Monophone: one pdf per HMM state of each phone, all initialised with the global 
 GMM features (gmm-init-mono); flat start from equal alignments of the training graphs; then ``num_iters``
 EM iterations that realign on ``realign_iters`` (beam 6 on the first, then ``beam``), accumulate with the
 current model, update by maximum likelihood (``mle_am_diag_gmm_update``, transition ``mle_update``) and
-split Gaussians (``split_by_count``) towards ``tot_gauss``, growing linearly over ``max_iter_inc`` iterations.
+split Gaussians (:func:`asrdistill.hmm.mixup.mix_up`, seeded) towards ``tot_gauss``, growing linearly over ``max_iter_inc`` iterations.
 
 Triphone: tree statistics from the monophone alignment, a decision tree (:mod:`asrdistill.tree`) with
 ``num_leaves`` leaves, a new transition model on the tree, one Gaussian per pdf from the tree statistics
@@ -22,8 +22,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from asrdistill.align.engine import PassConfig, PassResult, run_pass, stats_to_accumulator
-from asrdistill.align.features import GmmFeatures
-from asrdistill.align.model import GmmHmm
+from asrdistill.hmm.cepstra import GmmFeatures
+from asrdistill.hmm.mixup import mix_up
+from asrdistill.hmm.model import GmmHmm
 from asrdistill.errors import UserFacingError
 from asrdistill.lang.prepare import Lang
 from asrdistill.utils import get_logger, write_json_atomic
@@ -34,7 +35,7 @@ MONO_REALIGN_ITERS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 23, 26,
 
 
 @dataclass
-class TrainConfig:
+class GmmTrainConfig:
     num_iters: int = 40
     tot_gauss: int = 1000
     max_iter_inc: int = 30
@@ -54,6 +55,10 @@ class TrainConfig:
     num_leaves: int = 2000
     cluster_thresh: float = -1.0     # -1: as Kaldi, the tree helper picks it
     tree_min_count: float = 100.0
+
+    def model_options(self) -> dict[str, Any]:
+        """The options recorded in a model file: all but ``nj``, which never changes the result."""
+        return {k: v for k, v in asdict(self).items() if k != "nj"}
 
 
 @dataclass
@@ -118,7 +123,7 @@ def init_mono_model(lang: Lang, feat_dir: str, utts: Sequence[str]) -> GmmHmm:
     return GmmHmm(lang.topo_text, ctx, tm, am, list(lang.phones), feat_fn.config(), {"kind": "mono"})
 
 
-def update_model(model: GmmHmm, res: PassResult, num_gauss: int, cfg: TrainConfig,
+def update_model(model: GmmHmm, res: PassResult, num_gauss: int, cfg: GmmTrainConfig,
                  min_gaussian_occupancy: float | None = None) -> dict:
     """One M-step (gmm-est): ML update of GMMs and transitions, then mix up to ``num_gauss``."""
     import kaldi_hmm_gmm as khg
@@ -130,14 +135,14 @@ def update_model(model: GmmHmm, res: PassResult, num_gauss: int, cfg: TrainConfi
     tcfg = khg.MleTransitionUpdateConfig()
     t_impr, t_count = model.trans_model.mle_update(res.trans_stats, tcfg)
     if num_gauss > model.am.num_gauss:
-        model.am.split_by_count(res.pdf_occs, num_gauss, cfg.perturb_factor, cfg.power, cfg.min_split_count)
+        mix_up(model.am, res.pdf_occs, num_gauss, cfg.perturb_factor, cfg.power, cfg.min_split_count, cfg.seed)
     model.am.compute_gconsts()
     return {"gmm_objf_impr_per_frame": objf_impr / max(count, 1.0), "count": count,
             "trans_objf_impr_per_frame": t_impr / max(t_count, 1.0), "num_gauss": int(model.am.num_gauss)}
 
 
 def _em(model: GmmHmm, lang: Lang, feat_dir: str, utts: list[str], transcripts: dict[str, list[int]],
-        alignments: dict[str, np.ndarray], cfg: TrainConfig, report: TrainReport, num_gauss: int,
+        alignments: dict[str, np.ndarray], cfg: GmmTrainConfig, report: TrainReport, num_gauss: int,
         first_realign_beam: float | None, desc: str) -> dict[str, np.ndarray]:
     """EM iterations 1 .. num_iters-1 starting from ``alignments`` (valid for ``model``)."""
     inc_gauss = max(0, (cfg.tot_gauss - num_gauss) // max(cfg.max_iter_inc, 1))
@@ -169,13 +174,13 @@ def _em(model: GmmHmm, lang: Lang, feat_dir: str, utts: list[str], transcripts: 
 
 
 def train_mono(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, list[int]],
-               cfg: TrainConfig | None = None) -> tuple[GmmHmm, dict[str, np.ndarray], TrainReport]:
+               cfg: GmmTrainConfig | None = None) -> tuple[GmmHmm, dict[str, np.ndarray], TrainReport]:
     """Train a monophone GMM-HMM; returns (model, last training alignments, report).
 
     ``transcripts`` maps utterance -> word ids (:func:`asrdistill.lang.transcripts_to_ids`); utterances
     missing from the frame store are skipped with a warning."""
     from asrdistill.features.store import FrameStore
-    cfg = cfg or TrainConfig()
+    cfg = cfg or GmmTrainConfig()
     report = TrainReport()
     feat_dir = str(feat_dir)
     store = FrameStore(feat_dir)
@@ -200,7 +205,7 @@ def train_mono(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, l
     alignments = _em(model, lang, feat_dir, utts, transcripts, res.alignments, cfg, report, num_gauss,
                      cfg.first_beam, "mono")
     report.stages["em"] = time.time() - t0
-    model.info.update({"kind": "mono", "config": asdict(cfg)})
+    model.info.update({"kind": "mono", "config": cfg.model_options()})
     return model, alignments, report
 
 
@@ -228,7 +233,8 @@ def align_data(model: GmmHmm, lang: Lang, feat_dir: str | os.PathLike, transcrip
                         info={"feat_dir": str(Path(feat_dir).resolve()),
                               "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
                               "align_like_per_frame": res.align_like / max(res.num_frames, 1),
-                              "seconds": round(time.time() - t0, 3), "model_kind": model.info.get("kind")})
+                              "model_kind": model.info.get("kind")})
+    log.info("aligned %s in %.1f s", feat_dir, time.time() - t0)
     return res.alignments, failed
 
 
@@ -236,12 +242,12 @@ def save_report(report: TrainReport, path: str | os.PathLike) -> None:
     write_json_atomic(path, {"stages": report.stages, "iterations": report.iterations, "failed": report.failed})
 
 
-def tri_config(**overrides: Any) -> TrainConfig:
+def tri_config(**overrides: Any) -> GmmTrainConfig:
     """Kaldi train_deltas.sh defaults: 35 iterations, realign at 10, 20, 30, mixing up over 25."""
     base = dict(num_iters=35, realign_iters=(10, 20, 30), max_iter_inc=25, tot_gauss=10000, num_leaves=2000,
                 first_beam=0.0)
     base.update(overrides)
-    return TrainConfig(**base)
+    return GmmTrainConfig(**base)
 
 
 def accumulate_tree_stats(model: GmmHmm, feat_dir: str, alignments: dict[str, np.ndarray]) -> Any:
@@ -304,7 +310,7 @@ def convert_alignments(alignments: dict[str, np.ndarray], old: GmmHmm, new: GmmH
 
 
 def train_tri(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, list[int]], mono: GmmHmm,
-              mono_alignments: dict[str, np.ndarray], cfg: TrainConfig | None = None
+              mono_alignments: dict[str, np.ndarray], cfg: GmmTrainConfig | None = None
               ) -> tuple[GmmHmm, dict[str, np.ndarray], TrainReport]:
     """Train a triphone GMM-HMM from a monophone system's alignments (steps/train_deltas.sh)."""
     import kaldi_hmm_gmm as khg
@@ -322,6 +328,7 @@ def train_tri(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, li
     tree, tree_info = build_tree(stats, questions, roots, lang.num_pdf_classes, cfg.num_leaves,
                                  min_count=cfg.tree_min_count, cluster_thresh=cfg.cluster_thresh, return_info=True)
     report.stages["build_tree"] = time.time() - t0
+    report.stages["tree_splitting"] = float((tree_info or {}).get("seconds_split", 0.0))  # timings: not in the model
     log.info("tree: %d pdfs", tree.num_pdfs)
     t0 = time.time()
     ctx = tree.to_context_dependency()
@@ -333,12 +340,13 @@ def train_tri(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, li
         am.add_pdf(single_gaussian(means[p], variances[p]))
     model = GmmHmm(lang.topo_text, ctx, tm, am, list(lang.phones), dict(mono.feature_config),
                    {"kind": "tri", "num_pdfs": int(tree.num_pdfs),
-                    "tree": {k: v for k, v in (tree_info or {}).items() if isinstance(v, (int, float, str))}})
+                    "tree": {k: v for k, v in (tree_info or {}).items()
+                             if isinstance(v, (int, float, str)) and not k.startswith("seconds")}})
     alignments = convert_alignments(mono_alignments, mono, model)
     report.stages["init_convert"] = time.time() - t0
     t0 = time.time()
     alignments = _em(model, lang, feat_dir, [u for u in sorted(mono_alignments)], transcripts, alignments, cfg,
                      report, model.num_pdfs, None, "tri")
     report.stages["em"] = time.time() - t0
-    model.info["config"] = asdict(cfg)
+    model.info["config"] = cfg.model_options()
     return model, alignments, report

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_align(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.model import GmmHmm
     from asrdistill.align.train import align_data
     from asrdistill.lang import load_lang, transcripts_from_data_dir
 

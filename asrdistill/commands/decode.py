@@ -65,7 +65,7 @@ def _floats(option: str, value: str | None) -> list[float] | None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.model import GmmHmm
     from asrdistill.decode.decoder import DecodeOptions, decode_and_score
     from asrdistill.decode.score import read_text
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         refs = read_text(Path(args.data) / "text")
     am = None
     if args.feats:
-        from asrdistill.align.features import GmmFeatures
+        from asrdistill.hmm.cepstra import GmmFeatures
         from asrdistill.features.store import FrameStore
         store = FrameStore(args.feats)
         cfg = model.feature_config or {}

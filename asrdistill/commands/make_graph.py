@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.model import GmmHmm
     from asrdistill.decode.graph import make_hclg
 
     model = GmmHmm.load(args.model)

@@ -12,8 +12,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "speech of US-English voice variants, Kaldi data dirs for train/dev/test "
                     "(speaker-disjoint), a lexicon dict dir and ground-truth phone timings (phones.ctm).")
     p.add_argument("out_dir", help="output directory (wav/, data/{train,dev,test}/, dict/, summary.json)")
-    p.add_argument("--hours", type=float, default=3.0, help="total audio to generate (default 3.0)")
-    p.add_argument("--num-speakers", type=int, default=20, help="number of speakers (default 20: 16/2/2)")
+    p.add_argument("--hours", type=float, default=3.0, help="total audio to generate, train + dev + test (default 3.0)")
+    p.add_argument("--num-speakers", type=int, default=28, help="number of speakers (default 28: 16/6/6)")
+    p.add_argument("--dev-speakers", type=int, default=6,
+                   help="held-out dev speakers, at most (default 6; ~20%% of the speakers if fewer)")
+    p.add_argument("--test-speakers", type=int, default=6, help="held-out test speakers, at most (default 6)")
+    p.add_argument("--eval-utts-per-speaker", type=int, default=40,
+                   help="sentences each dev/test speaker reads (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--nj", type=int, default=2, help="parallel processes (default 2)")
     p.add_argument("--snr-db", type=float, nargs=2, default=(5.0, 20.0), metavar=("LO", "HI"),
@@ -35,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         args.out_dir, hours=args.hours, num_speakers=args.num_speakers, seed=args.seed, nj=args.nj,
         snr_db=tuple(args.snr_db), rt60=tuple(args.rt60),
         noise_types=tuple(t.strip() for t in args.noise_types.split(",") if t.strip()),
-        progress=not args.no_progress)
+        progress=not args.no_progress, dev_speakers=args.dev_speakers, test_speakers=args.test_speakers,
+        eval_utts_per_speaker=args.eval_utts_per_speaker)
     print(json.dumps(asdict(summary), indent=2, sort_keys=True))
     return 0

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from asrdistill.align.train import TrainConfig, save_report, train_mono
+    from asrdistill.align.train import GmmTrainConfig, save_report, train_mono
     from asrdistill.lang import load_lang, transcripts_from_data_dir
     from asrdistill.utils import mark_done
 
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         lengths = dict(zip(store.utts, store.lengths.tolist()))
         keep = sorted((u for u in transcripts if u in lengths), key=lambda u: (lengths[u], u))[:args.subset]
         transcripts = {u: transcripts[u] for u in sorted(keep)}
-    cfg = train_config_from_args(args, TrainConfig())
+    cfg = train_config_from_args(args, GmmTrainConfig())
     model, _, report = train_mono(lang, args.feat_dir, transcripts, cfg)
     exp = Path(args.exp_dir)
     model.save(exp / "final.mdl")

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from asrdistill.align.alidir import read_alignment_dir
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.model import GmmHmm
     from asrdistill.align.train import save_report, train_tri, tri_config
     from asrdistill.commands.train_mono import train_config_from_args
     from asrdistill.errors import UserFacingError

@@ -36,7 +36,7 @@ from asrdistill.errors import UserFacingError
 from asrdistill.nnet.data import FrameDataset
 from asrdistill.nnet.ensemble import load_ensemble
 from asrdistill.nnet.model import DnnConfig
-from asrdistill.nnet.train import TrainConfig, TrainResult, resolve_device, train_model
+from asrdistill.nnet.train import DnnTrainConfig, TrainResult, resolve_device, train_model
 from asrdistill.utils import get_logger, is_done, write_json_atomic
 
 log = get_logger(__name__)
@@ -94,7 +94,7 @@ class DistillObjective:
 
 
 def train_student(teacher_models: Sequence[str | os.PathLike], train_data: FrameDataset, dev_data: FrameDataset,
-                  out_dir: str | os.PathLike, config: TrainConfig | None = None,
+                  out_dir: str | os.PathLike, config: DnnTrainConfig | None = None,
                   distill: DistillConfig | None = None, student_config: DnnConfig | None = None,
                   cache_dir: str | os.PathLike | None = None, resume: bool = True) -> TrainResult:
     """Distil the ensemble of ``teacher_models`` (model files or an ``ensemble.json``) into one model.
@@ -104,7 +104,7 @@ def train_student(teacher_models: Sequence[str | os.PathLike], train_data: Frame
     ``teacher_mode="cache"`` the top-k cache for this training set and T lives in ``cache_dir``
     (default ``<out_dir>/teacher_cache``) and is built first if absent.
     """
-    config = config or TrainConfig()
+    config = config or DnnTrainConfig()
     distill = distill or DistillConfig()
     distill.check()
     out = Path(out_dir)

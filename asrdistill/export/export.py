@@ -14,7 +14,7 @@ Layout of ``<out_dir>/`` (written under a temporary name and renamed into place)
   cmvn.json         how CMVN was done in training (per speaker, ``norm_vars``) and at transcription
                     (per utterance: a file has no speaker statistics)
   HCLG.fst, words.txt, graph.json   the decoding graph (when ``graph_dir`` is given)
-  trans.mdl         the transition model (and tree) in :class:`asrdistill.align.model.GmmHmm`'s pickle-free
+  trans.mdl         the transition model (and tree) in :class:`asrdistill.hmm.model.GmmHmm`'s pickle-free
                     file format, with the GMMs left out (when ``trans_model_path`` is given)
   manifest.json     format, package versions, model config, num_pdfs, context, acoustic scale, decoding
                     options, metrics, the result of the TorchScript/ONNX/original agreement check, and every
@@ -207,7 +207,7 @@ def _copy_graph(graph_dir: str | os.PathLike, tmp: Path) -> dict[str, Any]:
 def _write_trans_model(trans_model_path: str | os.PathLike, tmp: Path, num_pdfs: int) -> dict[str, Any]:
     import kaldi_hmm_gmm as khg
 
-    from asrdistill.align.model import GmmHmm
+    from asrdistill.hmm.model import GmmHmm
 
     src = Path(trans_model_path)
     model = GmmHmm.load(src)

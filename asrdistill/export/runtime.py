@@ -96,7 +96,7 @@ class ExportedModel:
 
     def load_trans_model(self):
         """The transition model (kaldi_hmm_gmm.TransitionModel) the graph was built with."""
-        from asrdistill.align.model import GmmHmm
+        from asrdistill.hmm.model import GmmHmm
 
         path = self.path / "trans.mdl"
         if not path.is_file():

@@ -108,9 +108,9 @@ def train_ensemble(num_members: int, model_config: DnnConfig, train_data, dev_da
     """
     import dataclasses
 
-    from asrdistill.nnet.train import TrainConfig, resolve_device, train_model
+    from asrdistill.nnet.train import DnnTrainConfig, resolve_device, train_model
 
-    config = config or TrainConfig()
+    config = config or DnnTrainConfig()
     out = Path(out_dir)
     models, members = [], []
     for i in range(num_members):

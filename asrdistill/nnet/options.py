@@ -54,9 +54,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 
 def train_config_from_args(args: argparse.Namespace):
-    from asrdistill.nnet.train import TrainConfig
+    from asrdistill.nnet.train import DnnTrainConfig
 
-    return TrainConfig(max_epochs=args.max_epochs, min_epochs=args.min_epochs, batch_size=args.batch_size,
+    return DnnTrainConfig(max_epochs=args.max_epochs, min_epochs=args.min_epochs, batch_size=args.batch_size,
                        optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
                        weight_decay=args.weight_decay, schedule=args.schedule,
                        start_halving_impr=args.start_halving_impr, end_halving_impr=args.end_halving_impr,

@@ -52,7 +52,7 @@ CKPT_FORMAT = "asrdistill-train-ckpt-1"
 
 
 @dataclass
-class TrainConfig:
+class DnnTrainConfig:
     """Options of :func:`train_model` (defaults suit the small CPU presets; see module docstring)."""
 
     max_epochs: int = 20
@@ -80,7 +80,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> "DnnTrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -174,7 +174,7 @@ class TrainResult:
     model_path: Path | None = None
 
 
-def _make_optimizer(model: AcousticDnn, config: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(model: AcousticDnn, config: DnnTrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum,
                                weight_decay=config.weight_decay)
@@ -226,7 +226,7 @@ def _format_log(history: list[dict[str, Any]]) -> str:
 
 
 def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset, dev_data: FrameDataset,
-                out_dir: str | os.PathLike, config: TrainConfig | None = None,
+                out_dir: str | os.PathLike, config: DnnTrainConfig | None = None,
                 objective: Objective | None = None, resume: bool = True,
                 on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> TrainResult:
     """Train a model on ``train_data`` with newbob on ``dev_data``; write ``<out_dir>/final.mdl``.
@@ -238,7 +238,7 @@ def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset,
     ``checkpoints/last.pt`` is continued and a finished ``out_dir`` (``.done``) is loaded, not
     retrained. ``on_epoch_end(epoch, record)`` runs after each epoch's checkpoint is written.
     """
-    config = config or TrainConfig()
+    config = config or DnnTrainConfig()
     out = Path(out_dir)
     ckpt_dir = out / "checkpoints"
     final_path = out / "final.mdl"

@@ -31,8 +31,11 @@ are the 39 ARPAbet phones mapped from espeak's mnemonics by :mod:`.phones` with 
 table as the lexicon; an espeak phone that maps to two ARPAbet phones (``@L`` -> AH L) has its
 duration split equally.
 
-Speakers are split speaker-disjoint into train/dev/test (16/2/2 for 20 speakers, dev and test
-each ~10% of the speakers, genders balanced) and dev/test sentences never occur in train.
+Speakers are split speaker-disjoint into train/dev/test (16/6/6 for the default 28 speakers; small
+corpora hold out ~20% of the speakers per split), genders balanced; every dev/test speaker has a voice
+variant no other speaker uses, and dev/test sentences never occur in train. Dev and test speakers read
+``eval_utts_per_speaker`` sentences each (more speakers, fewer utterances). The lexicon has each word's
+citation form plus the pronunciation variants spoken in the training split only.
 """
 from __future__ import annotations
 
@@ -55,9 +58,13 @@ log = get_logger(__name__)
 
 SAMPLE_RATE = 16000
 SPLITS = ("train", "dev", "test")
-# US-English variants, chosen to sound distinct (near-duplicates such as linda ~ belinda left out)
-FEMALE_VOICES = ("f1", "f2", "f3", "f4", "f5", "Annie", "anika", "belinda", "steph", "Andrea")
-MALE_VOICES = ("m1", "m2", "m3", "m4", "m6", "m7", "Andy", "travis", "victor", "Hugo")
+# US-English variants, chosen to sound distinct (near-duplicates such as linda ~ belinda, Michael ~ Mario or
+# pedro ~ john left out). Each held-out (dev/test) speaker gets a variant of its own that no other speaker
+# uses; training speakers share the rest (see :func:`make_speakers`).
+FEMALE_VOICES = ("f1", "f2", "f3", "f4", "f5", "Annie", "anika", "belinda", "steph", "Andrea",
+                 "Alicia", "aunty", "grandma", "shelby")
+MALE_VOICES = ("m1", "m2", "m3", "m4", "m6", "m7", "Andy", "travis", "victor", "Hugo",
+               "ed", "ian", "john", "quincy")
 DONE_MARKER = ".done"
 
 
@@ -65,8 +72,8 @@ DONE_MARKER = ".done"
 class SynthOptions:
     """Everything that determines the corpus (besides the package's word lists)."""
 
-    hours: float = 3.0
-    num_speakers: int = 20
+    hours: float = 3.0               # total audio (train + dev + test), approximately
+    num_speakers: int = 28
     seed: int = 0
     snr_db: tuple[float, float] = (5.0, 20.0)
     rt60: tuple[float, float] = (0.15, 0.4)
@@ -77,8 +84,9 @@ class SynthOptions:
     pitch_range: tuple[int, int] = (25, 85)
     lead_silence: tuple[float, float] = (0.15, 0.5)
     trail_silence: tuple[float, float] = (0.2, 0.5)
-    dev_fraction: float = 0.1
-    test_fraction: float = 0.1
+    dev_speakers: int = 6            # at most; small corpora hold out ~20% of the speakers per split
+    test_speakers: int = 6
+    eval_utts_per_speaker: int = 40  # dev/test: more speakers, fewer utterances each
 
 
 @dataclass
@@ -138,19 +146,30 @@ def utterance_rng(seed: int, key: str) -> np.random.Generator:
 
 # ---------------------------------------------------------------- planning (main process)
 
+def held_out_counts(opts: SynthOptions) -> tuple[int, int]:
+    """(dev, test) speakers: ``dev_speakers`` / ``test_speakers``, or ~20% of the speakers each if fewer."""
+    n = opts.num_speakers
+    share = max(1, round(n * 0.2))
+    return min(opts.dev_speakers, share), min(opts.test_speakers, share)
+
+
 def make_speakers(opts: SynthOptions) -> list[Speaker]:
-    """Speakers f01.. and m01.., split speaker-disjoint and gender-balanced."""
+    """Speakers f01.. and m01.., split speaker-disjoint and gender-balanced.
+
+    Held-out speakers (the last ones of each gender, alternating f/m, test first) each get a voice variant
+    of their own, taken from the end of the variant lists; training speakers cycle through the remaining
+    variants, so no variant of a dev or test speaker is ever heard in training (with more speakers than
+    variants, training speakers share variants and differ in pitch, range and rate).
+    """
     n = opts.num_speakers
     if n < 3:
         raise UserFacingError(f"num_speakers must be at least 3 (train/dev/test), got {n}")
-    n_dev = max(1, round(n * opts.dev_fraction))
-    n_test = max(1, round(n * opts.test_fraction))
+    n_dev, n_test = held_out_counts(opts)
     if n - n_dev - n_test < 1:
         raise UserFacingError(f"{n} speakers leave none for train")
     n_f = (n + 1) // 2
     female = [f"f{i + 1:02d}" for i in range(n_f)]
     male = [f"m{i + 1:02d}" for i in range(n - n_f)]
-    # held-out speakers: the last ones of each gender, alternating f/m, test first
     held: list[str] = []
     pools = [list(female), list(male)]
     g = 0
@@ -158,17 +177,26 @@ def make_speakers(opts: SynthOptions) -> list[Speaker]:
         if pools[g % 2]:
             held.append(pools[g % 2].pop())
         g += 1
-    # held alternates f, m, f, m ...: test takes the first ones, dev the next
     test_ids = held[:n_test]
     dev_ids = held[n_test:]
+    voice: dict[str, str] = {}
+    for ids, variants in ((female, FEMALE_VOICES), (male, MALE_VOICES)):
+        held_here = [s for s in ids if s in held]
+        if len(held_here) >= len(variants):
+            raise UserFacingError(f"{len(held_here)} held-out speakers of one gender need more than the "
+                                  f"{len(variants)} voice variants there are")
+        own = list(variants[len(variants) - len(held_here):])
+        for spk in held_here:
+            voice[spk] = own.pop()
+        shared = variants[:len(variants) - len(held_here)]
+        for k, spk in enumerate(s for s in ids if s not in held):
+            voice[spk] = shared[k % len(shared)]
     speakers = []
     for spk in female + male:
         rng = utterance_rng(opts.seed, f"speaker:{spk}")
-        idx = int(spk[1:]) - 1
-        voices = FEMALE_VOICES if spk[0] == "f" else MALE_VOICES
         split = "test" if spk in test_ids else "dev" if spk in dev_ids else "train"
         speakers.append(Speaker(
-            id=spk, gender=spk[0], voice=f"en-us+{voices[idx % len(voices)]}",
+            id=spk, gender=spk[0], voice=f"en-us+{voice[spk]}",
             pitch=int(rng.integers(opts.pitch[0], opts.pitch[1] + 1)),
             pitch_range=int(rng.integers(opts.pitch_range[0], opts.pitch_range[1] + 1)),
             rate=float(round(rng.uniform(*opts.rate_wpm), 1)), split=split))
@@ -183,15 +211,24 @@ def estimate_seconds(n_phones: int, rate: float, opts: SynthOptions) -> float:
 
 def plan_utterances(opts: SynthOptions, speakers: list[Speaker], generator,
                     lexicon: dict[str, list[str]]) -> list[UtteranceSpec]:
-    """Sentences per speaker until each has its share of ``hours``; dev/test unseen in train."""
-    budget = opts.hours * 3600.0 / len(speakers)
+    """Sentences per speaker; dev/test sentences unseen in train.
+
+    A dev/test speaker reads ``eval_utts_per_speaker`` sentences but no more audio than an even share of
+    ``hours`` (so tiny corpora stay tiny); the training speakers share the rest of ``hours``.
+    """
+    share = opts.hours * 3600.0 / len(speakers)
+    held = [s for s in speakers if s.split != "train"]
+    train = [s for s in speakers if s.split == "train"]
+    eval_budget = min(share, opts.eval_utts_per_speaker * 3.0)  # ~3 s per utterance (planning only)
+    train_budget = max(share, (opts.hours * 3600.0 - eval_budget * len(held)) / max(len(train), 1))
     seen: set[str] = set()
     specs: list[UtteranceSpec] = []
-    order = [s for s in speakers if s.split == "train"] + [s for s in speakers if s.split != "train"]
-    for spk in order:
+    for spk in train + held:
         rng = utterance_rng(opts.seed, f"text:{spk.id}")
         total, i = 0.0, 0
-        while total < budget:
+        budget = train_budget if spk.split == "train" else eval_budget
+        limit = None if spk.split == "train" else opts.eval_utts_per_speaker
+        while total < budget and (limit is None or i < limit):
             for _ in range(1000):
                 sent = generator.sentence(rng)
                 if spk.split == "train" or sent.text not in seen:
@@ -389,7 +426,7 @@ def build_lexicon(words: set[str]) -> tuple[dict[str, list[str]], dict[str, list
 
 def write_dict_dir(path: Path, lexicon: dict[str, list[str]],
                    variants: dict[str, set[str]] | None = None) -> None:
-    """Kaldi dict dir: each word's citation form plus the variants spoken in context."""
+    """Kaldi dict dir: each word's citation form plus the variants spoken in context (in training)."""
     from asrdistill.data.synth.phones import ARPABET, SILENCE, SPOKEN_NOISE
 
     path.mkdir(parents=True)
@@ -405,11 +442,12 @@ def write_dict_dir(path: Path, lexicon: dict[str, list[str]],
 
 # ---------------------------------------------------------------- driver
 
-def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: int = 20, seed: int = 0,
+def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: int = 28, seed: int = 0,
                   nj: int = 2, snr_db: tuple[float, float] = (5.0, 20.0),
                   rt60: tuple[float, float] = (0.15, 0.4),
                   noise_types: tuple[str, ...] = ("white", "pink", "babble"),
-                  progress: bool = True) -> SynthCorpus:
+                  progress: bool = True, dev_speakers: int = 6, test_speakers: int = 6,
+                  eval_utts_per_speaker: int = 40) -> SynthCorpus:
     """Generate the synthetic corpus into ``out_dir`` (see the module docstring for the layout).
 
     Idempotent: if ``out_dir`` holds the completion marker the stored summary is returned.
@@ -426,7 +464,8 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
     out_dir = Path(out_dir).absolute()
     opts = SynthOptions(hours=float(hours), num_speakers=int(num_speakers), seed=int(seed),
                         snr_db=(float(snr_db[0]), float(snr_db[1])), rt60=(float(rt60[0]), float(rt60[1])),
-                        noise_types=tuple(noise_types))
+                        noise_types=tuple(noise_types), dev_speakers=int(dev_speakers),
+                        test_speakers=int(test_speakers), eval_utts_per_speaker=int(eval_utts_per_speaker))
     if is_done(out_dir, DONE_MARKER) and (out_dir / "summary.json").is_file():
         summary = SynthCorpus(**json.loads((out_dir / "summary.json").read_text()))
         if summary.options != _options_json(opts):
@@ -494,9 +533,13 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
                 utt2spk={s.utt: s.speaker.id for s in sp},
                 spk2gender={s.speaker.id: s.speaker.gender for s in sp},
                 extra_files={"phones.ctm": "".join(line + "\n" for s in sp for line in results[s.utt][0])})
+        # The lexicon holds what a real system could know: citation forms plus the variants heard in
+        # training. Pronunciations spoken only by dev/test speakers stay out of it.
         variants: dict[str, set[str]] = {}
         n_deleted = 0
         for spec in specs:
+            if spec.split != "train":
+                continue
             for w, pron in zip(spec.words, results[spec.utt][1]["prons"]):
                 variants.setdefault(w, set()).add(pron)
                 n_deleted += not pron

@@ -119,6 +119,20 @@ def restore(cls: type, state: Any) -> Any:
     return obj
 
 
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` archive (as ``np.savez``, no pickle) whose bytes depend only on the arrays: every member gets
+    the same fixed timestamp, where ``np.savez`` would stamp the current time."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, arr in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
+    return buf.getvalue()
+
+
 @dataclass
 class GmmHmm:
     """A trained GMM-HMM system. ``phones`` is the lang's phones.txt (id -> symbol)."""
@@ -190,9 +204,8 @@ class GmmHmm:
             "trans_model": codec.encode(self.trans_model.__getstate__()),
             "am": codec.encode(self.am.__getstate__()),
         }
-        buf = io.BytesIO()
-        np.savez(buf, spec_json=np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8), **codec.arrays)
-        return buf.getvalue()
+        arrays = {"spec_json": np.frombuffer(json.dumps(spec).encode(), dtype=np.uint8), **codec.arrays}
+        return _npz_bytes(arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<bytes>") -> "GmmHmm":
