@@ -60,3 +60,32 @@ def is_done(directory: str | os.PathLike, name: str = ".done") -> bool:
 def mark_done(directory: str | os.PathLike, name: str = ".done", info: dict | None = None) -> None:
     """Write the completion marker of ``directory`` (only call after the work fully succeeded)."""
     write_json_atomic(Path(directory) / name, info or {})
+
+
+class JsonConfig:
+    """Mixin for the toolkit's dataclass configs: one way to serialise them. ``from_dict`` refuses unknown keys
+    (naming them and ``where`` the dict came from), so a typo or a file from another version is an error."""
+
+    def to_dict(self) -> dict[str, Any]:
+        import dataclasses
+
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = ""):
+        import dataclasses
+
+        if not isinstance(d, dict):
+            raise _config_error(f"{where + ': ' if where else ''}{cls.__name__} must be a JSON object")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise _config_error(f"{where + ': ' if where else ''}unknown {cls.__name__} field(s): "
+                                f"{', '.join(unknown)}")
+        return cls(**d)
+
+
+def _config_error(message: str) -> Exception:
+    from asrdistill.errors import UserFacingError
+
+    return UserFacingError(message)

@@ -14,9 +14,9 @@ from asrdistill.errors import UserFacingError
 from asrdistill.nnet.data import load_frame_dataset
 from asrdistill.nnet.ensemble import Ensemble, load_ensemble
 from asrdistill.nnet.evaluate import evaluate_frames
-from asrdistill.nnet.model import DnnConfig, build_model
+from asrdistill.nnet.model import build_model
 from asrdistill.nnet.toydata import write_toy_dirs
-from asrdistill.nnet.train import DnnTrainConfig, train_model
+from asrdistill.nnet.train import train_model
 
 from nnet_common import NUM_PDFS, SMALL, quiet  # noqa: E402  (tests/ is on sys.path)
 

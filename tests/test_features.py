@@ -1,7 +1,6 @@
 """Fbank (Kaldi parity), CMVN, the frame store and compute_features / compute-feats end to end."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -169,16 +168,22 @@ def test_compute_features_outputs(feats16):
     np.testing.assert_allclose(f01.mean(0), 0, atol=1e-4)
 
 
-def test_compute_features_is_idempotent(feats16, caplog):
-    data, feat_dir, first = feats16
-    before = {p.name: p.stat().st_mtime_ns for p in feat_dir.iterdir()}
+def test_compute_feats_step_skips_finished_work_and_redoes_changed_options(feats16, tmp_path, caplog):
+    from asrdistill.cli import main
+
+    data, _, first = feats16
+    out = tmp_path / "fb"
+    assert main(["compute-feats", str(data), str(out), "--nj", "1", "--no-progress"]) == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     with caplog.at_level(logging.INFO):
-        again = compute_features(data, feat_dir, nj=2, progress=False)
-    assert again.already_done and "already complete" in caplog.text
-    assert dataclasses.replace(again, already_done=False) == first
-    assert {p.name: p.stat().st_mtime_ns for p in feat_dir.iterdir()} == before
-    with pytest.raises(UserFacingError, match="other options"):
-        compute_features(data, feat_dir, nj=2, norm_vars=True, progress=False)
+        assert main(["compute-feats", str(data), str(out), "--nj", "2", "--no-progress"]) == 0  # nj: same work
+    assert "SKIPPING" in caplog.text
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert main(["compute-feats", str(data), str(out), "--nj", "1", "--norm-vars", "--no-progress"]) == 0
+    assert "redoing" in caplog.text and "norm_vars: false -> true" in caplog.text
+    assert FrameStore(out).info["norm_vars"] is True
 
 
 def test_one_job_equals_two_jobs_and_norm_vars(feats16, tmp_path):

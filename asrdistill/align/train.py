@@ -242,6 +242,48 @@ def save_report(report: TrainReport, path: str | os.PathLike) -> None:
     write_json_atomic(path, {"stages": report.stages, "iterations": report.iterations, "failed": report.failed})
 
 
+def save_system(model: GmmHmm, report: TrainReport, exp_dir: str | os.PathLike) -> list[str]:
+    """Write ``exp_dir/final.mdl``, ``report.json`` and, for a triphone system, ``tree`` (Kaldi binary
+    ContextDependency); returns the names of the files written."""
+    from asrdistill.utils import atomic_path
+
+    exp = Path(exp_dir)
+    model.save(exp / "final.mdl")
+    save_report(report, exp / "report.json")
+    written = ["final.mdl", "report.json"]
+    if model.info.get("kind") == "tri":
+        with atomic_path(exp / "tree") as tmp:
+            tmp.write_bytes(b"\0B" + model.tree_bytes())
+        written.append("tree")
+    return written
+
+
+def shortest_utterances(transcripts: dict[str, list[int]], feat_dir: str | os.PathLike, n: int
+                        ) -> dict[str, list[int]]:
+    """The ``n`` shortest utterances with features (Kaldi's ``utils/subset_data_dir.sh --shortest``, as in
+    train_2kshort); ties by name. ``n <= 0`` keeps all."""
+    if n <= 0:
+        return transcripts
+    from asrdistill.features.store import FrameStore
+    store = FrameStore(feat_dir)
+    lengths = dict(zip(store.utts, store.lengths.tolist()))
+    keep = sorted((u for u in transcripts if u in lengths), key=lambda u: (lengths[u], u))[:n]
+    return {u: transcripts[u] for u in sorted(keep)}
+
+
+def read_source_alignments(ali_dir: str | os.PathLike, transcripts: dict[str, list[int]]
+                           ) -> tuple[GmmHmm, dict[str, np.ndarray]]:
+    """The model and transition-id alignments of an alignment dir made by :func:`align_data` (for
+    :func:`train_tri`), restricted to utterances with transcripts."""
+    from asrdistill.align.alidir import read_alignment_dir
+    ali_dir = Path(ali_dir)
+    tids = read_alignment_dir(ali_dir).transition_ids()
+    if tids is None or not (ali_dir / "final.mdl").is_file():
+        raise UserFacingError(f"{ali_dir}: needs ali.scp and final.mdl (made by `asrdistill align`)")
+    source = GmmHmm.load(ali_dir / "final.mdl")
+    return source, {u: np.asarray(v, dtype=np.int32) for u, v in tids.items() if u in transcripts}
+
+
 def tri_config(**overrides: Any) -> GmmTrainConfig:
     """Kaldi train_deltas.sh defaults: 35 iterations, realign at 10, 20, 30, mixing up over 25."""
     base = dict(num_iters=35, realign_iters=(10, 20, 30), max_iter_inc=25, tot_gauss=10000, num_leaves=2000,

@@ -41,16 +41,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_align(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from asrdistill.hmm.model import GmmHmm
     from asrdistill.align.train import align_data
+    from asrdistill.commands import command_step
+    from asrdistill.hmm.model import GmmHmm
     from asrdistill.lang import load_lang, transcripts_from_data_dir
 
+    model_file = Path(args.model_dir) / "final.mdl"
+    step = command_step(args, "align", args.out_dir, {"data_dir": args.data_dir, "feat_dir": args.feat_dir,
+                                                      "lang_dir": args.lang_dir, "model": str(model_file)},
+                        exclude=("out_dir", "model_dir"))
+    if step.skip():
+        print(f"{args.out_dir}: already aligned")
+        return 0
+    step.begin()
     lang = load_lang(args.lang_dir)
     transcripts = transcripts_from_data_dir(lang, args.data_dir)
-    model = GmmHmm.load(Path(args.model_dir) / "final.mdl")
+    model = GmmHmm.load(model_file)
     alis, failed = align_data(model, lang, args.feat_dir, transcripts, args.out_dir, beam=args.beam,
                               retry_beam=args.retry_beam, boost_silence=args.boost_silence, nj=args.nj,
                               data_dir=args.data_dir)
+    step.complete(["ali.ark", "pdf.ark", "num_pdfs", "failed.txt", "final.mdl"],
+                  info={"aligned": len(alis), "failed": len(failed)})
     print(f"{args.out_dir}: {len(alis)} utterances aligned, {len(failed)} failed")
     return 0
 
@@ -58,7 +69,16 @@ def run_align(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from asrdistill.align.alidir import import_pdf_alignments
 
+    from asrdistill.commands import command_step
+
+    step = command_step(args, "import-ali", args.out_dir, {"ali": args.ali, "feat_dir": args.feat_dir},
+                        exclude=("out_dir",))
+    if step.skip():
+        print(f"{args.out_dir}: already imported")
+        return 0
+    step.begin()
     out = import_pdf_alignments(args.ali, args.num_pdfs, args.feat_dir, args.out_dir,
                                 allow_missing=not args.require_all)
+    step.complete(["pdf.ark", "num_pdfs"])
     print(out)
     return 0

@@ -9,7 +9,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compute-feats", help="compute 40-dim log-mel fbank, per-speaker CMVN and the frame store",
         description="Compute Kaldi-compatible fbank features of a Kaldi data dir into FEAT_DIR: feats.ark/scp "
                     "(raw), cmvn.ark/scp (per-speaker stats), and frames.f32/frames.json (CMVN-applied frames "
-                    "for training). A finished FEAT_DIR is left as is.")
+                    "for training). A FEAT_DIR finished with the same data and options is skipped.")
     p.add_argument("data_dir", metavar="DATA_DIR", help="Kaldi data dir (wav.scp, utt2spk, spk2utt, ...)")
     p.add_argument("feat_dir", metavar="FEAT_DIR", help="output feature dir")
     p.add_argument("--nj", type=int, default=2, help="number of parallel jobs (default: 2)")
@@ -26,8 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     from pathlib import Path
 
+    from asrdistill.commands import command_step
     from asrdistill.errors import UserFacingError
     from asrdistill.features.extract import compute_features
     from asrdistill.features.fbank import FbankConfig
@@ -39,7 +41,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserFacingError(f"{args.config}: cannot read fbank options: {err}") from None
     else:
         config = FbankConfig(num_mel_bins=args.num_mel_bins, sample_rate=args.sample_rate, dither=args.dither)
+    step = command_step(args, "compute-feats", args.feat_dir, {"data_dir": args.data_dir, "config": args.config},
+                        exclude=("feat_dir",), options={"fbank": config.to_dict(), "norm_vars": args.norm_vars})
+    if step.skip():
+        print(f"{args.feat_dir}: features already complete")
+        return 0
+    step.begin()
     summary = compute_features(args.data_dir, args.feat_dir, nj=args.nj, config=config, norm_vars=args.norm_vars,
                                allow_pipes=args.allow_pipes, progress=not args.no_progress)
+    step.complete(["frames.f32", "frames.json", "feats.ark", "cmvn.ark", "fbank.json"],
+                  info={"summary": dataclasses.asdict(summary)})
     print(summary)
     return 0

@@ -42,17 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _read_matrices(path: str) -> dict:
-    import kaldiio
-    import numpy as np
-    if path.endswith(".scp"):
-        table = kaldiio.load_scp(path)
-        return {k: np.asarray(table[k], dtype=np.float32) for k in table}
-    if path.endswith(".ark"):
-        return {k: np.asarray(v, dtype=np.float32) for k, v in kaldiio.load_ark(path)}
-    raise UserFacingError(f"{path}: expected a Kaldi .scp or .ark file")
-
-
 def _floats(option: str, value: str | None) -> list[float] | None:
     if not value:
         return None
@@ -65,48 +54,42 @@ def _floats(option: str, value: str | None) -> list[float] | None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from asrdistill.hmm.model import GmmHmm
+    from asrdistill.commands import command_step
+    from asrdistill.nnet.config import member_files
+
+    if args.dnn and not args.dnn_feats:
+        raise UserFacingError("--dnn needs --dnn-feats (the frame store of the data to decode)")
+    dnn = [str(f) for f in member_files(args.dnn)] if args.dnn else None
+    step = command_step(args, "decode", args.out,
+                        {"graph": args.graph, "model": args.model, "feats": args.feats, "loglikes": args.loglikes,
+                         "dnn": dnn, "dnn_feats": args.dnn_feats, "data": args.data}, exclude=("out",))
+    if step.skip():
+        print(f"{args.out}: already decoded")
+        return 0
+    step.begin()
     from asrdistill.decode.decoder import DecodeOptions, decode_and_score
     from asrdistill.decode.score import read_text
+    from asrdistill.decode.sources import dnn_source, gmm_source, matrix_source
+    from asrdistill.hmm.model import GmmHmm
 
     model = GmmHmm.load(args.model)
     options = DecodeOptions(beam=args.beam, max_active=args.max_active, min_active=args.min_active,
                             lattice_beam=args.lattice_beam, acoustic_scale=args.acoustic_scale,
                             word_ins_penalty=args.word_ins_penalty)
-    scales = _floats("--acoustic-scales", args.acoustic_scales)
-    penalties = _floats("--word-ins-penalties", args.word_ins_penalties)
-    refs = None
-    if args.data and (Path(args.data) / "text").is_file():
-        refs = read_text(Path(args.data) / "text")
-    am = None
+    refs = read_text(Path(args.data) / "text") if args.data and (Path(args.data) / "text").is_file() else None
     if args.feats:
-        from asrdistill.hmm.cepstra import GmmFeatures
-        from asrdistill.features.store import FrameStore
-        store = FrameStore(args.feats)
-        cfg = model.feature_config or {}
-        featurize = GmmFeatures(fbank_dim=int(cfg.get("fbank_dim", store.dim)),
-                                num_ceps=int(cfg.get("num_ceps", 13)), delta_order=int(cfg.get("delta_order", 2)))
-        utts = sorted(refs) if refs is not None else list(store.utts)
-        source = lambda utt: featurize(store.get(utt))  # noqa: E731
-        am = model.am
-    elif args.dnn:
-        from asrdistill.features.store import FrameStore
-        from asrdistill.nnet.loglikes import dnn_loglike_source
-
-        if not args.dnn_feats:
-            raise UserFacingError("--dnn needs --dnn-feats (the frame store of the data to decode)")
-        source = dnn_loglike_source(args.dnn, args.dnn_feats, device=args.device, combine=args.combine)
-        have = set(FrameStore(args.dnn_feats).utts)
-        utts = sorted(u for u in refs if u in have) if refs is not None else sorted(have)
+        utts, source, am = gmm_source(model, args.feats, refs)
+    elif dnn:
+        utts, source, am = dnn_source(dnn, args.dnn_feats, refs, device=args.device, combine=args.combine)
     else:
-        source = _read_matrices(args.loglikes)
-        utts = sorted(u for u in refs if u in source) if refs is not None else sorted(source)
-        if refs is not None and len(utts) < len(refs):
-            raise UserFacingError(f"{args.loglikes}: no log-likelihoods for {len(refs) - len(utts)} utterances "
-                                  f"of {args.data}, e.g. {sorted(set(refs) - set(source))[0]}")
+        utts, source, am = matrix_source(args.loglikes, refs)
     summary = decode_and_score(args.graph, model.trans_model, source, args.out, utts=utts, ref_text=refs,
-                               acoustic_scales=scales, options=options, am=am, nj=args.nj,
-                               bootstrap=args.bootstrap, word_ins_penalties=penalties)
+                               acoustic_scales=_floats("--acoustic-scales", args.acoustic_scales), options=options,
+                               am=am, nj=args.nj, bootstrap=args.bootstrap,
+                               word_ins_penalties=_floats("--word-ins-penalties", args.word_ins_penalties))
+    step.complete(["text", "decode.json"], info={"acoustic_scale": summary["acoustic_scale"],
+                                                 "word_ins_penalty": summary["word_ins_penalty"],
+                                                 **({"wer": summary["wer"]["wer"]} if "wer" in summary else {})})
     st = summary["stats"]
     print(f"{args.out}: {st['utterances']} utterances, acoustic scale {summary['acoustic_scale']:g}, "
           f"word insertion penalty {summary['word_ins_penalty']:g}, "

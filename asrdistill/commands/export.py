@@ -54,14 +54,29 @@ def _parse_metrics(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from asrdistill.export.export import export_model
     from asrdistill.export.runtime import read_manifest
 
+    from asrdistill.commands import command_step
+    from asrdistill.nnet.config import member_files
+
+    metrics_files = [v for _, _, v in (m.partition("=") for m in args.metrics) if Path(v).is_file()]
+    step = command_step(args, "export", args.out, {"model": [str(f) for f in member_files([args.model])],
+                                                   "graph": args.graph, "trans_model": args.trans_model,
+                                                   "feats": args.feats, "metrics_files": metrics_files},
+                        exclude=("out",))
+    if step.skip():
+        print(f"{args.out}: already exported")
+        return 0
+    step.begin()
     decode_options = {k: v for k, v in (("beam", args.beam), ("max_active", args.max_active)) if v is not None}
     out = export_model(args.model, args.out, graph_dir=args.graph, trans_model_path=args.trans_model,
                        feat_dir=args.feats, metrics=_parse_metrics(args.metrics),
                        acoustic_scale=args.acoustic_scale, decode_options=decode_options,
                        keep_state=not args.no_state)
+    step.complete(["manifest.json", "model.pt", "model.onnx"])
     manifest = read_manifest(out)
     files = manifest["files"]
     diff = manifest["export_check"]["max_abs_diff"]

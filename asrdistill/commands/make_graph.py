@@ -18,12 +18,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrdistill.hmm.model import GmmHmm
+    from asrdistill.commands import command_step
     from asrdistill.decode.graph import make_hclg
+    from asrdistill.hmm.model import GmmHmm
 
+    step = command_step(args, "make-graph", args.out, {"lang": args.lang, "model": args.model, "G": args.G},
+                        exclude=("out",))
+    if step.skip():
+        print(f"{args.out}: already complete")
+        return 0
+    step.begin()
     model = GmmHmm.load(args.model)
     info = make_hclg(args.lang, model.ctx_dep, model.trans_model, args.G, args.out,
                      transition_scale=args.transition_scale, self_loop_scale=args.self_loop_scale)
+    step.complete(["HCLG.fst", "words.txt"])
     print(f"{info.hclg_path}: {info.states} states, {info.arcs} arcs, {info.bytes / 1e6:.1f} MB "
           f"({info.seconds:.1f} s)")
     return 0

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from asrdistill.commands import named_values
+from asrdistill.commands import command_step, named_values
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare-data", help="validate Kaldi data dirs and a dict dir; copy them to OUT",
                        description="Validate each --split NAME=DIR and the --dict dir, then write OUT/NAME and "
-                                   "OUT/local/dict. Finished splits are skipped.")
+                                   "OUT/local/dict. Splits finished from the same inputs are skipped.")
     p.add_argument("--split", action="append", required=True, metavar="NAME=DIR",
                    help="a data dir and the name it gets (repeat: --split train=... --split dev=...)")
     p.add_argument("--dict", required=True, help="Kaldi dict dir (lexicon.txt, silence/nonsilence phones, ...)")
@@ -19,10 +19,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrdistill.data.prepare import prepare_data
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from asrdistill.data.prepare import prepare_split, read_dictionary
+    from asrdistill.lang.lexicon import copy_dict_dir
 
     splits = named_values(args.split, "--split", "DIR")
-    for info in prepare_data(splits, args.dict, args.out, allow_pipes=args.allow_pipes):
+    out = Path(args.out)
+    dictionary = read_dictionary(args.dict)
+    for name, src in splits.items():
+        # each split is a step of its own; it depends on the dict too (its OOV count does)
+        step = command_step(args, "prepare-data", str(out / name), {"data": src, "dict": args.dict}, options={})
+        if step.skip():
+            print(f"{name}: already prepared in {out / name}")
+            continue
+        step.begin()
+        info = prepare_split(name, src, dictionary, out / name, allow_pipes=args.allow_pipes)
+        step.complete(["text", "wav.scp", "utt2spk", "spk2utt"], info=asdict(info))
         print(f"{info.name}: {info.utterances} utterances, {info.speakers} speakers, {info.words} words"
               f" ({info.oov_words} OOV)")
+    dict_out = out / "local" / "dict"
+    step = command_step(args, "prepare-dict-copy", str(dict_out), {"dict": args.dict}, options={})
+    if not step.skip():
+        step.begin()
+        copy_dict_dir(dictionary, dict_out)
+        step.complete(["lexicon.txt"])
     return 0

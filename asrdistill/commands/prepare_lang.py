@@ -19,8 +19,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asrdistill.commands import command_step
     from asrdistill.lang import prepare_lang
 
+    step = command_step(args, "prepare-lang", args.lang_dir, {"dict_dir": args.dict_dir}, exclude=("lang_dir",))
+    if step.skip():
+        print(f"{args.lang_dir}: already complete")
+        return 0
+    step.begin()
     lang = prepare_lang(args.dict_dir, args.lang_dir, oov_word=args.oov, sil_prob=args.sil_prob)
+    step.complete(["L.fst", "L_disambig.fst", "phones.txt", "words.txt", "topo"])
     print(f"{args.lang_dir}: {len(lang.real_phones)} phones, {len(lang.words)} words, oov={lang.oov}")
     return 0

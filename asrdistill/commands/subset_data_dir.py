@@ -16,10 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asrdistill.commands import command_step
     from asrdistill.data.kaldi_dir import read_data_dir, subset_data_dir
 
+    step = command_step(args, "subset-data-dir", args.dest, {"src": args.src}, exclude=("dest",))
     src = read_data_dir(args.src, allow_pipes=args.allow_pipes)
-    subset_data_dir(src, args.dest, args.num_utts, extra_files=("phones.ctm",))
+    if not step.skip():
+        step.begin()
+        subset_data_dir(src, args.dest, args.num_utts, extra_files=("phones.ctm",))
+        step.complete(["text", "wav.scp"])
     out = read_data_dir(args.dest, allow_pipes=args.allow_pipes)
     print(f"{args.dest}: {len(out)} of {len(src)} utterances, {len(out.spk2utt)} speakers")
     return 0

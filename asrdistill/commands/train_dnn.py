@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from asrdistill.nnet.options import add_data_options, add_model_options, add_train_options
+from asrdistill.commands.dnn_options import add_data_options, add_model_options, add_train_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-dnn", help="train a DNN acoustic model (frame CE, newbob)",
                        description="Train a ReLU MLP on spliced CMVN'd fbank frames against pdf alignments; "
-                                   "writes OUT/final.mdl (best dev CE), log.txt, history.json, tb/. "
-                                   "Resumes from OUT/checkpoints unless --no-resume.")
+                                   "writes OUT/final.mdl (best dev CE), log.txt, history.json, tb/. An "
+                                   "interrupted run of the same work resumes from OUT/checkpoints unless "
+                                   "--no-resume.")
     add_data_options(p)
     add_model_options(p)
     add_train_options(p)
@@ -18,12 +19,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asrdistill.nnet.options import load_train_dev, model_config_from_args, train_config_from_args
-    from asrdistill.nnet.train import train_model
+    from asrdistill.commands import command_step
+    from asrdistill.commands.dnn_options import (data_inputs, load_train_dev, model_config_from_args,
+                                                 train_config_from_args)
 
+    step = command_step(args, "train-dnn", args.out, data_inputs(args), exclude=("out",))
+    if step.skip():
+        print(f"{args.out}: already trained")
+        return 0
+    resume = step.begin() and not args.no_resume
+    from asrdistill.nnet.train import train_model
     train, dev = load_train_dev(args)
     res = train_model(model_config_from_args(args, train.num_pdfs), train, dev, args.out,
-                      train_config_from_args(args), resume=not args.no_resume)
+                      train_config_from_args(args), resume=resume)
+    step.complete(["final.mdl"], info={"best_epoch": res.best_epoch})
     best = res.history[res.best_epoch] if res.history else {}
     print(f"{res.model_path}: best epoch {res.best_epoch}, dev frame acc {best.get('dev_acc', float('nan')):.4f}, "
           f"dev CE {best.get('dev_ce', float('nan')):.4f}")

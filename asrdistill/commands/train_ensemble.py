@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from asrdistill.nnet.options import add_data_options, add_model_options, add_train_options
+from asrdistill.commands.dnn_options import add_data_options, add_model_options, add_train_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,15 +19,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from asrdistill.commands import command_step
+    from asrdistill.commands.dnn_options import (data_inputs, load_train_dev, model_config_from_args,
+                                                 train_config_from_args)
     from asrdistill.errors import UserFacingError
-    from asrdistill.nnet.ensemble import train_ensemble
-    from asrdistill.nnet.options import load_train_dev, model_config_from_args, train_config_from_args
 
     if args.members < 1:
         raise UserFacingError("--members must be at least 1")
+    step = command_step(args, "train-ensemble", args.out, data_inputs(args), exclude=("out",))
+    if step.skip():
+        print(f"{args.out}: already trained")
+        return 0
+    resume = step.begin() and not args.no_resume
+    from asrdistill.nnet.ensemble import train_ensemble
     train, dev = load_train_dev(args)
     report = train_ensemble(args.members, model_config_from_args(args, train.num_pdfs), train, dev, args.out,
-                            train_config_from_args(args), resume=not args.no_resume)
+                            train_config_from_args(args), resume=resume)
+    step.complete(["ensemble.json", "scores.json"] + [f"member{i}/final.mdl" for i in range(args.members)])
     r = report["dev"]
     for i, s in enumerate(r["members"]):
         print(f"member{i}: dev frame acc {s['frame_acc']:.4f} CE {s['ce']:.4f}")

@@ -27,14 +27,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from asrdistill.commands import command_step
     from asrdistill.lm import train_lm
 
     if not args.text and not args.arpa:
         raise UserFacingError("give --text (training transcripts) or --arpa (an existing LM)")
     evals = named_values(args.eval, "--eval", "TEXT")
     words_txt = Path(args.lang) / "words.txt" if args.lang else None
+    step = command_step(args, "train-lm", args.out,
+                        {"text": args.text, "lang": str(words_txt) if words_txt else None, "arpa": args.arpa,
+                         **{f"eval.{k}": v for k, v in evals.items()}}, exclude=("out", "eval"))
+    if step.skip():
+        print(f"{args.out}: already complete")
+        return 0
+    step.begin()
     info = train_lm(args.text, args.out, order=args.order, words_txt=words_txt, unk_word=args.unk,
                     eval_text=evals, arpa=args.arpa, make_G=not args.no_G)
+    step.complete(["lm.arpa"] + ([] if args.no_G else ["G.fst"]))
     print(f"{info['arpa']}: order {info['order']}" + (f", vocab {info['vocab_size']}" if "vocab_size" in info else ""))
     for key, val in info.items():
         if key.endswith("_perplexity"):

@@ -45,25 +45,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from asrdistill.align.train import GmmTrainConfig, save_report, train_mono
+    from asrdistill.align.train import GmmTrainConfig, save_system, shortest_utterances, train_mono
+    from asrdistill.commands import command_step
     from asrdistill.lang import load_lang, transcripts_from_data_dir
-    from asrdistill.utils import mark_done
 
+    step = command_step(args, "train-mono", args.exp_dir, {"data_dir": args.data_dir, "feat_dir": args.feat_dir,
+                                                           "lang_dir": args.lang_dir}, exclude=("exp_dir",))
+    if step.skip():
+        print(f"{args.exp_dir}: already trained")
+        return 0
+    step.begin()
     lang = load_lang(args.lang_dir)
-    transcripts = transcripts_from_data_dir(lang, args.data_dir)
-    if args.subset > 0:
-        from asrdistill.features.store import FrameStore
-        store = FrameStore(args.feat_dir)
-        lengths = dict(zip(store.utts, store.lengths.tolist()))
-        keep = sorted((u for u in transcripts if u in lengths), key=lambda u: (lengths[u], u))[:args.subset]
-        transcripts = {u: transcripts[u] for u in sorted(keep)}
-    cfg = train_config_from_args(args, GmmTrainConfig())
-    model, _, report = train_mono(lang, args.feat_dir, transcripts, cfg)
-    exp = Path(args.exp_dir)
-    model.save(exp / "final.mdl")
-    save_report(report, exp / "report.json")
-    mark_done(exp, info={"num_pdfs": model.num_pdfs, "num_gauss": int(model.am.num_gauss)})
-    print(f"{exp}/final.mdl: {model.num_pdfs} pdfs, {model.am.num_gauss} Gaussians")
+    transcripts = shortest_utterances(transcripts_from_data_dir(lang, args.data_dir), args.feat_dir, args.subset)
+    model, _, report = train_mono(lang, args.feat_dir, transcripts, train_config_from_args(args, GmmTrainConfig()))
+    files = save_system(model, report, args.exp_dir)
+    step.complete(files, info={"num_pdfs": model.num_pdfs, "num_gauss": int(model.am.num_gauss)})
+    print(f"{args.exp_dir}/final.mdl: {model.num_pdfs} pdfs, {model.am.num_gauss} Gaussians")
     return 0

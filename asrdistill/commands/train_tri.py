@@ -26,34 +26,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
-    from pathlib import Path
 
-    import numpy as np
-
-    from asrdistill.align.alidir import read_alignment_dir
-    from asrdistill.hmm.model import GmmHmm
-    from asrdistill.align.train import save_report, train_tri, tri_config
+    from asrdistill.align.train import read_source_alignments, save_system, train_tri, tri_config
+    from asrdistill.commands import command_step
     from asrdistill.commands.train_mono import train_config_from_args
-    from asrdistill.errors import UserFacingError
     from asrdistill.lang import load_lang, transcripts_from_data_dir
-    from asrdistill.utils import atomic_path, mark_done
 
+    step = command_step(args, "train-tri", args.exp_dir, {"data_dir": args.data_dir, "feat_dir": args.feat_dir,
+                                                          "lang_dir": args.lang_dir, "ali_dir": args.ali_dir},
+                        exclude=("exp_dir",))
+    if step.skip():
+        print(f"{args.exp_dir}: already trained")
+        return 0
+    step.begin()
     lang = load_lang(args.lang_dir)
     transcripts = transcripts_from_data_dir(lang, args.data_dir)
-    ali_dir = Path(args.ali_dir)
-    tids = read_alignment_dir(ali_dir).transition_ids()
-    if tids is None or not (ali_dir / "final.mdl").is_file():
-        raise UserFacingError(f"{ali_dir}: needs ali.scp and final.mdl (made by `asrdistill align`)")
-    source = GmmHmm.load(ali_dir / "final.mdl")
-    alignments = {u: np.asarray(v, dtype=np.int32) for u, v in tids.items() if u in transcripts}
+    source, alignments = read_source_alignments(args.ali_dir, transcripts)
     cfg = replace(train_config_from_args(args, tri_config()), num_leaves=args.num_leaves,
                   tree_min_count=args.tree_min_count)
     model, _, report = train_tri(lang, args.feat_dir, transcripts, source, alignments, cfg)
-    exp = Path(args.exp_dir)
-    model.save(exp / "final.mdl")
-    with atomic_path(exp / "tree") as tmp:
-        tmp.write_bytes(b"\0B" + model.tree_bytes())
-    save_report(report, exp / "report.json")
-    mark_done(exp, info={"num_pdfs": model.num_pdfs, "num_gauss": int(model.am.num_gauss)})
-    print(f"{exp}/final.mdl: {model.num_pdfs} pdfs, {model.am.num_gauss} Gaussians")
+    files = save_system(model, report, args.exp_dir)
+    step.complete(files, info={"num_pdfs": model.num_pdfs, "num_gauss": int(model.am.num_gauss)})
+    print(f"{args.exp_dir}/final.mdl: {model.num_pdfs} pdfs, {model.am.num_gauss} Gaussians")
     return 0

@@ -5,12 +5,11 @@ Any corpus enters the toolkit here: the built-in synthetic one, or a user's own 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
-from asrdistill.lang.lexicon import check_transcripts, copy_dict_dir, read_dict_dir
+from asrdistill.lang.lexicon import check_transcripts, read_dict_dir
 from asrdistill.data.kaldi_dir import copy_data_dir, read_data_dir
-from asrdistill.utils import get_logger, is_done, mark_done
+from asrdistill.utils import get_logger
 
 log = get_logger(__name__)
 
@@ -27,34 +26,26 @@ class SplitInfo:
     oov_words: int
 
 
-def prepare_data(splits: dict[str, str | os.PathLike], dict_dir: str | os.PathLike, out: str | os.PathLike,
-                 allow_pipes: bool = False) -> list[SplitInfo]:
-    """Validate each ``name -> data dir`` and the dict dir; write ``out/<name>`` and ``out/local/dict``."""
-    out = Path(out)
+def prepare_split(name: str, src: str | os.PathLike, dictionary, dest: str | os.PathLike,
+                  allow_pipes: bool = False) -> SplitInfo:
+    """Validate the data dir ``src`` against ``dictionary`` (a read dict dir) and copy it to ``dest``."""
+    dd = read_data_dir(src, allow_pipes=allow_pipes)
+    oov = check_transcripts(dictionary, dd.text or {}, str(dd.path / "text"))
+    words = sum(len(t.split()) for t in (dd.text or {}).values())
+    if oov:
+        top = sorted(oov.items(), key=lambda kv: -kv[1])[:10]
+        log.warning("%s: %d of %d words are not in the lexicon and map to <UNK>; most frequent: %s",
+                    src, sum(oov.values()), words, top)
+    info = SplitInfo(name, len(dd), len(dd.spk2utt), words, sum(oov.values()))
+    copy_data_dir(dd, dest, extra_files=EXTRA_FILES)
+    log.info("%s: %d utterances, %d speakers -> %s", src, info.utterances, info.speakers, dest)
+    return info
+
+
+def read_dictionary(dict_dir: str | os.PathLike):
+    """The dict dir, validated, with a log line of its size."""
     dictionary = read_dict_dir(dict_dir)
     log.info("dict %s: %d lexicon entries, %d words, %d silence + %d nonsilence phones", dict_dir,
              len(dictionary.lexicon), len(dictionary.words), len(dictionary.silence_phones),
              len(dictionary.nonsilence_phones))
-    infos = []
-    for name, src in splits.items():
-        dest = out / name
-        dd = read_data_dir(src, allow_pipes=allow_pipes)
-        oov = check_transcripts(dictionary, dd.text or {}, str(dd.path / "text"))
-        words = sum(len(t.split()) for t in (dd.text or {}).values())
-        if oov:
-            top = sorted(oov.items(), key=lambda kv: -kv[1])[:10]
-            log.warning("%s: %d of %d words are not in the lexicon and map to <UNK>; most frequent: %s",
-                        src, sum(oov.values()), words, top)
-        info = SplitInfo(name, len(dd), len(dd.spk2utt), words, sum(oov.values()))
-        if is_done(dest):
-            log.info("%s: already prepared, skipping", dest)
-        else:
-            copy_data_dir(dd, dest, extra_files=EXTRA_FILES)
-            mark_done(dest, info=asdict(info))
-            log.info("%s: %d utterances, %d speakers -> %s", src, info.utterances, info.speakers, dest)
-        infos.append(info)
-    dict_dest = out / "local" / "dict"
-    if not is_done(dict_dest):
-        copy_dict_dir(dictionary, dict_dest)
-        mark_done(dict_dest)
-    return infos
+    return dictionary

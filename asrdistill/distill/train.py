@@ -20,16 +20,15 @@ data as teacher; the hard-target-only baseline is ``nnet.train.train_model`` on 
 """
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from asrdistill.distill.config import DistillConfig
 from asrdistill.distill.loss import distillation_loss, logit_matching_loss
 from asrdistill.distill.teacher import CachedTeacher, OnTheFlyTeacher, build_teacher_cache
 from asrdistill.errors import UserFacingError
@@ -40,35 +39,6 @@ from asrdistill.nnet.train import DnnTrainConfig, TrainResult, resolve_device, t
 from asrdistill.utils import get_logger, is_done, write_json_atomic
 
 log = get_logger(__name__)
-
-
-@dataclass
-class DistillConfig:
-    """Options of the distillation loss and the teacher (see module docstring)."""
-
-    temperature: float = 2.0
-    soft_weight: float = 1.0
-    hard_weight: float = 0.5
-    loss: str = "soft"                 # "soft" (soft targets at T) or "logits" (logit matching)
-    combine: str = "arithmetic"        # how member distributions make p_T: "arithmetic" or "geometric"
-    teacher_mode: str = "onthefly"     # "onthefly" (exact) or "cache" (top-k)
-    topk: int = 32
-    cache_remainder: str = "uniform"   # "uniform" or "renormalize"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def check(self) -> None:
-        if self.temperature <= 0:
-            raise UserFacingError(f"temperature must be positive, got {self.temperature}")
-        if self.loss not in ("soft", "logits"):
-            raise UserFacingError(f"unknown distillation loss {self.loss!r} (soft or logits)")
-        if self.teacher_mode not in ("onthefly", "cache"):
-            raise UserFacingError(f"unknown teacher mode {self.teacher_mode!r} (onthefly or cache)")
-        if self.loss == "logits" and self.teacher_mode == "cache":
-            raise UserFacingError("logit matching needs --teacher-mode onthefly (the cache holds no logits)")
-        if self.soft_weight < 0 or self.hard_weight < 0 or self.soft_weight + self.hard_weight == 0:
-            raise UserFacingError("loss weights must be non-negative and not both zero")
 
 
 class DistillObjective:
@@ -119,6 +89,11 @@ def train_student(teacher_models: Sequence[str | os.PathLike], train_data: Frame
         raise UserFacingError(f"teacher has {ensemble.config.num_pdfs} pdfs but the alignments have "
                               f"{train_data.num_pdfs}")
     student_config = student_config or ensemble.config
+    t, st = ensemble.config, student_config
+    if (st.left, st.right, st.feat_dim) != (t.left, t.right, t.feat_dim):
+        raise UserFacingError(f"the student's input window ({st.left} left, {st.right} right, {st.feat_dim} dims) "
+                              f"differs from the teacher's ({t.left}, {t.right}, {t.feat_dim}): distillation "
+                              "feeds both the same spliced frames")
     if distill.teacher_mode == "cache":
         cache = Path(cache_dir) if cache_dir else out / "teacher_cache"
         if not (cache / "cache.json").is_file():

@@ -13,7 +13,6 @@ then merges the pieces in order. Everything is built in a temporary directory th
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -27,7 +26,7 @@ from asrdistill.errors import UserFacingError
 from asrdistill.features.cmvn import apply_cmvn, cmvn_stats
 from asrdistill.features.fbank import FbankConfig
 from asrdistill.features.store import open_frames_for_writing, write_index
-from asrdistill.utils import atomic_path, get_logger, is_done, mark_done
+from asrdistill.utils import atomic_path, get_logger, mark_done
 
 log = get_logger(__name__)
 
@@ -37,7 +36,7 @@ MIN_CHUNKS = 32
 
 @dataclass
 class FeatureSummary:
-    """What :func:`compute_features` did (or found done already)."""
+    """What :func:`compute_features` did."""
 
     utterances: int
     frames: int
@@ -46,13 +45,11 @@ class FeatureSummary:
     frames_per_second: float
     sample_rate: int = 0
     skipped: list[str] = field(default_factory=list)  # utterances too short for one frame
-    already_done: bool = False
 
     def __str__(self) -> str:
-        done = " (already done)" if self.already_done else ""
         return (f"{self.utterances} utterances, {self.frames} frames, {self.seconds / 3600:.2f} h of "
                 f"{self.sample_rate} Hz audio in {self.wall_seconds:.1f} s ({self.frames_per_second:.0f} frames/s)"
-                f"{done}" + (f"; {len(self.skipped)} too short, skipped" if self.skipped else ""))
+                + (f"; {len(self.skipped)} too short, skipped" if self.skipped else ""))
 
 
 @dataclass
@@ -149,37 +146,20 @@ def _write_scp(path: Path, rows: list[tuple[str, str, int]]) -> None:
     path.write_text("".join(f"{key} {ark}:{offset}\n" for key, ark, offset in rows))
 
 
-def _check_done_dir(feat_dir: Path, config: FbankConfig, norm_vars: bool) -> FeatureSummary:
-    info = json.loads((feat_dir / ".done").read_text() or "{}")
-    done_cfg = json.loads((feat_dir / "fbank.json").read_text())
-    want = config.to_dict()
-    if want["sample_rate"] is None:
-        want["sample_rate"] = done_cfg.get("sample_rate")
-    if want != done_cfg or bool(info.get("norm_vars")) != bool(norm_vars):
-        raise UserFacingError(f"{feat_dir} holds features made with other options (fbank.json / norm_vars); "
-                              "remove the directory to recompute them")
-    summary = FeatureSummary(**info["summary"])
-    summary.already_done = True
-    return summary
-
-
 def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, nj: int = 2,
                      config: FbankConfig = FbankConfig(), norm_vars: bool = False,
                      allow_pipes: bool = False, progress: bool = True) -> FeatureSummary:
     """Compute fbank, per-speaker CMVN stats and the frame store of ``data_dir`` into ``feat_dir``.
 
-    Idempotent: a ``feat_dir`` with its completion marker is returned as is (an error if it was made
-    with other options). Utterances too short for one frame are skipped with a warning.
+    ``feat_dir`` is replaced atomically (complete or absent); whether finished work is reused is the
+    caller's choice (``asrdistill compute-feats`` runs this as a step with a fingerprint). Utterances too short
+    for one frame are skipped with a warning.
     """
     from tqdm import tqdm
 
     from asrdistill.data.kaldi_dir import read_data_dir
 
     feat_dir = Path(feat_dir).absolute()
-    if is_done(feat_dir):
-        summary = _check_done_dir(feat_dir, config, norm_vars)
-        log.info("%s: features already complete (%s); nothing to do", feat_dir, summary)
-        return summary
     if nj < 1:
         raise UserFacingError(f"--nj must be at least 1, got {nj}")
 

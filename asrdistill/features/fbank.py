@@ -10,15 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from asrdistill.errors import UserFacingError
+from asrdistill.utils import JsonConfig
 
 
 @dataclass(frozen=True)
-class FbankConfig:
+class FbankConfig(JsonConfig):
     """Options of Kaldi's ``compute-fbank-feats`` (names as in Kaldi, Kaldi defaults).
 
     ``sample_rate`` None means "take the rate of the data" (every utterance of one data dir must
@@ -47,17 +47,6 @@ class FbankConfig:
     use_log_fbank: bool = True
     use_power: bool = True
 
-    # -- serialisation ---------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FbankConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise UserFacingError(f"unknown fbank option(s): {', '.join(unknown)}")
-        return cls(**d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"

@@ -193,3 +193,24 @@ def load_frame_dataset(feat_dir: str | os.PathLike, ali_dir: str | os.PathLike,
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return FrameDataset(torch.from_numpy(frames), torch.from_numpy(np.concatenate(targets).astype(np.int64)),
                         torch.from_numpy(offsets), utts, int(num_pdfs), source=str(feat_dir))
+
+
+def load_training_sets(feats: str | os.PathLike, ali: str | os.PathLike, dev_feats: str | os.PathLike,
+                       dev_ali: str | os.PathLike, subset: float = 1.0, subset_seed: int = 0,
+                       record_in: str | os.PathLike | None = None) -> tuple[FrameDataset, FrameDataset]:
+    """(train, dev) datasets on the same pdf set; ``subset`` < 1 keeps that fraction of the training
+    utterances. With ``record_in``, ``<record_in>/train_data.json`` records which training data was used
+    (the results stage re-scores the same subset)."""
+    from asrdistill.utils import write_json_atomic
+
+    num_pdfs = read_num_pdfs(ali)
+    train = load_frame_dataset(feats, ali, num_pdfs)
+    dev = load_frame_dataset(dev_feats, dev_ali, num_pdfs)
+    if subset < 1.0:
+        train = train.subset(subset, subset_seed)
+    if record_in is not None:
+        write_json_atomic(Path(record_in) / "train_data.json",
+                          {"feats": str(feats), "ali": str(ali), "dev_feats": str(dev_feats), "dev_ali": str(dev_ali),
+                           "subset": subset, "subset_seed": subset_seed, "utterances": len(train.utts),
+                           "frames": int(len(train.targets))})
+    return train, dev

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from asrdistill.errors import UserFacingError
+from asrdistill.nnet.config import member_files
 from asrdistill.nnet.model import AcousticDnn, DnnConfig, load_model
 from asrdistill.utils import get_logger, write_json_atomic
 
@@ -81,20 +82,9 @@ class Ensemble(nn.Module):
 
 def load_ensemble(paths: Sequence[str | os.PathLike], device: torch.device | str = "cpu",
                   combine: str = "arithmetic") -> Ensemble:
-    """An :class:`Ensemble` (eval mode) of model files; an ``ensemble.json`` in the list expands to its members."""
-    files: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir() and (p / "ensemble.json").is_file():
-            p = p / "ensemble.json"
-        if p.suffix == ".json":
-            import json
-
-            info = json.loads(p.read_text())
-            files += [p.parent / m for m in info["members"]]
-        else:
-            files.append(p)
-    return Ensemble([load_model(f, device) for f in files], combine=combine).eval()
+    """An :class:`Ensemble` (eval mode) of model files; an ensemble dir or ``ensemble.json`` expands to its
+    members."""
+    return Ensemble([load_model(f, device) for f in member_files(paths)], combine=combine).eval()
 
 
 def train_ensemble(num_members: int, model_config: DnnConfig, train_data, dev_data, out_dir: str | os.PathLike,

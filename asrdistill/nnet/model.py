@@ -14,9 +14,7 @@ dict (:class:`DnnConfig`) and ``state_dict`` holds only tensors, so it loads wit
 """
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,63 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from asrdistill.errors import UserFacingError
+from asrdistill.nnet.config import PRESETS, DnnConfig  # noqa: F401  (PRESETS re-exported)
 from asrdistill.utils import atomic_path
 
 MODEL_FORMAT = "asrdistill-dnn-1"
-
-#: name -> (hidden layers, hidden units). ``paper`` is Hinton et al. 2015 Sec. 4 (8 x 2560 ReLU,
-#: ~85M parameters with 14000 pdfs). ``small`` is the CPU demo size (an epoch of ~1M frames in about a
-#: minute on 2 cores with ~1000-2000 pdfs, see benchmarks/bench_nnet.py), ``medium`` a slower CPU
-#: option, ``tiny`` for tests.
-PRESETS: dict[str, tuple[int, int]] = {
-    "paper": (8, 2560),
-    "medium": (4, 512),
-    "small": (3, 256),
-    "tiny": (2, 128),
-}
-
-
-@dataclass(frozen=True)
-class DnnConfig:
-    """Architecture of an :class:`AcousticDnn` (everything needed to rebuild it from its weights)."""
-
-    num_pdfs: int
-    feat_dim: int = 40
-    left: int = 20
-    right: int = 5
-    hidden_layers: int = 8
-    hidden_dim: int = 2560
-
-    @property
-    def context(self) -> int:
-        return self.left + 1 + self.right
-
-    @property
-    def input_dim(self) -> int:
-        return self.context * self.feat_dim
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DnnConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise UserFacingError(f"unknown DNN config field(s): {', '.join(unknown)}")
-        return cls(**{k: int(v) for k, v in d.items()})
-
-    @classmethod
-    def from_preset(cls, preset: str, num_pdfs: int, **kw: int) -> "DnnConfig":
-        if preset not in PRESETS:
-            raise UserFacingError(f"unknown model preset {preset!r} (choose from {', '.join(PRESETS)})")
-        layers, dim = PRESETS[preset]
-        return cls(num_pdfs=num_pdfs, hidden_layers=layers, hidden_dim=dim, **kw)
-
-    def num_params(self) -> int:
-        dims = [self.input_dim] + [self.hidden_dim] * self.hidden_layers + [self.num_pdfs]
-        return sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
-
 
 class AcousticDnn(nn.Module):
     """ReLU MLP: spliced frames [B, context*D] -> pdf logits [B, num_pdfs].

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from asrdistill.errors import UserFacingError
+from asrdistill.nnet.config import DnnTrainConfig
 from asrdistill.nnet.data import FrameDataset
 from asrdistill.nnet.evaluate import autocast_context, evaluate_frames
 from asrdistill.nnet.model import (AcousticDnn, DnnConfig, build_model, log_prior_from_counts, model_state,
@@ -49,40 +50,6 @@ from asrdistill.utils import atomic_path, get_logger, is_done, mark_done, write_
 log = get_logger(__name__)
 
 CKPT_FORMAT = "asrdistill-train-ckpt-1"
-
-
-@dataclass
-class DnnTrainConfig:
-    """Options of :func:`train_model` (defaults suit the small CPU presets; see module docstring)."""
-
-    max_epochs: int = 20
-    min_epochs: int = 1
-    batch_size: int = 256
-    optimizer: str = "sgd"            # "sgd" (with momentum) or "adam"
-    learning_rate: float = 0.02
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "newbob"          # "newbob" or "constant"
-    halving_factor: float = 0.5
-    start_halving_impr: float = 0.01
-    end_halving_impr: float = 0.001
-    reject_worse: bool = True
-    early_stop_patience: int | None = None
-    seed: int = 0
-    num_threads: int | None = None
-    device: str = "auto"              # "auto" (cuda if present), "cpu", "cuda", "cuda:1", ...
-    eval_batch_size: int = 4096
-    prior_count_floor: float = 1.0
-    tensorboard: bool = True
-    progress: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DnnTrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 # Fields that may differ between an interrupted run and its resumption.

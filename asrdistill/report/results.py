@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from asrdistill.errors import UserFacingError
 from asrdistill.utils import get_logger, write_json_atomic, write_text_atomic
 
 log = get_logger(__name__)
@@ -25,13 +26,15 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
-def _wer(exp: Path, name: str, split: str) -> dict | None:
-    info = _json(exp / "decode" / f"{name}_{split}" / "decode.json")
+def _wer(manifest, name: str, split: str) -> dict | None:
+    d = manifest.decode_dir(name, split) if manifest.has(name) else None
+    info = _json(d / "decode.json") if d else None
     if not info or "wer" not in info:
         return None
     w = info["wer"]
     st = info.get("stats", {})
     return {"wer": w["wer"], "line": w["line"], "ci95": w.get("ci95"), "acoustic_scale": info["acoustic_scale"],
+            "word_ins_penalty": info.get("word_ins_penalty", 0.0),
             "utterances": st.get("utterances"), "rtf": st.get("rtf"), "wall_rtf": st.get("wall_rtf")}
 
 
@@ -42,11 +45,6 @@ def _fmt_wer(w: dict | None) -> str:
 def _history(model_dir: Path) -> list[dict]:
     info = _json(model_dir / "history.json")
     return info.get("history", []) if isinstance(info, dict) else (info or [])
-
-
-def _students(exp: Path) -> list[Path]:
-    dirs = [d for d in (exp / "dnn").glob("distill_T*") if (d / "final.mdl").is_file()]
-    return sorted(dirs, key=lambda d: (d.name.endswith("_onthefly"), float(d.name[len("distill_T"):].split("_")[0])))
 
 
 def _plot_curves(curves: dict[str, list[dict]], path: Path, title: str, keys=("dev_acc",)) -> None:
@@ -72,62 +70,74 @@ def _plot_curves(curves: dict[str, list[dict]], path: Path, title: str, keys=("d
     plt.close(fig)
 
 
-def make_results(data: str | os.PathLike, exp: str | os.PathLike, out: str | os.PathLike,
-                 command: str = "", device: str = "auto") -> dict:
-    """Measure and write ``out/RESULTS.md``, ``out/results.json`` and ``out/curves_*.png``."""
+def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = "", device: str = "auto") -> dict:
+    """Measure and write ``out/RESULTS.md``, ``out/results.json`` and ``out/curves_*.png`` from the systems
+    manifest of ``exp`` (see :mod:`asrdistill.experiment.manifest`)."""
+    from asrdistill.experiment.layout import ExpLayout
+    from asrdistill.experiment.manifest import Manifest
     from asrdistill.nnet.data import load_frame_dataset, read_num_pdfs
     from asrdistill.nnet.ensemble import ensemble_report, load_ensemble
     from asrdistill.nnet.evaluate import evaluate_frames
     from asrdistill.nnet.model import load_model
     from asrdistill.nnet.train import resolve_device
 
-    data, exp, out = Path(data), Path(exp), Path(out)
+    exp, out = Path(exp), Path(out)
+    manifest = Manifest(exp)
+    stale = manifest.stale()
+    if stale:
+        raise UserFacingError(f"{manifest.path}: results would mix old and new work; rerun the stages of: "
+                              + "; ".join(f"{n} ({', '.join(w)})" for n, w in stale.items()))
+    sets_paths = manifest.get("sets")
+    layout = ExpLayout.of(Path(sets_paths["train"]["data"]).parent, exp)
     dev_device = resolve_device(device)
-    ali = {s: exp / "tri" / f"ali_{s}" for s in ("train", "dev", "test")}
-    num_pdfs = read_num_pdfs(ali["train"])
-    sets = {s: load_frame_dataset(data / "fbank" / s, ali[s], num_pdfs) for s in ("dev", "test")}
+    num_pdfs = read_num_pdfs(sets_paths["train"]["ali"])
+    sets = {s: load_frame_dataset(sets_paths[s]["feats"], sets_paths[s]["ali"], num_pdfs) for s in ("dev", "test")}
 
     res: dict[str, Any] = {"command": command, "num_pdfs": num_pdfs}
-    res["corpus"] = _json(data / "corpus_summary.json")
-    res["alignment_boundaries"] = _json(exp / "boundaries.json")
-    if (exp / "boundaries.md").is_file():
-        res["alignment_boundaries_md"] = (exp / "boundaries.md").read_text()
-    res["lm"] = _json(data / "lm" / "lm.json")
-    res["graph"] = _json(exp / "tri" / "graph" / "graph.json")
+    res["corpus"] = _json(layout.corpus_summary)
+    res["alignment_boundaries"] = _json(layout.boundaries)
+    if layout.boundaries.with_suffix(".md").is_file():
+        res["alignment_boundaries_md"] = layout.boundaries.with_suffix(".md").read_text()
+    graph_dir = Path(manifest.get("decode:gmm_tri:test", "inputs.graph.path")) if manifest.decode_dir(
+        "gmm_tri", "test") else layout.graph
+    res["graph"] = _json(graph_dir / "graph.json")
+    res["lm"] = _json(layout.lm / "lm.json")
+    res["stage_seconds"] = manifest.data.get("stage_seconds", {})
 
     # Ensemble members, their mean, the ensemble (one pass over each set).
-    ens_dir = exp / "dnn" / "ensemble"
-    report = ensemble_report(list(load_ensemble([ens_dir], device=dev_device).members), sets, dev_device)
+    members = sorted((n for n in manifest.names("dnn") if n.startswith("member")), key=lambda n: int(n[6:]))
+    report = ensemble_report(list(load_ensemble([manifest.model_path(m) for m in members], device=dev_device).members),
+                             sets, dev_device)
     res["ensemble"] = report
-    n = len(report["dev"]["members"])
+    n = len(members)
 
-    def acc(model_path: Path) -> dict[str, float]:
-        model = load_model(model_path, dev_device)
+    def acc(name: str) -> dict[str, float]:
+        model = load_model(manifest.model_path(name), dev_device)
         return {s: evaluate_frames(model, d)["frame_acc"] for s, d in sets.items()}
 
-    students = {d.name: acc(d / "final.mdl") for d in _students(exp)}
-    best = _json(exp / "dnn" / "distill_best.json") or {}
-    best_name = Path(best["best"]).name if best.get("best") else None
-    res["distillation"] = {"students": students, "chosen_on_dev": best_name,
-                           "temperature": best.get("best_temperature")}
+    student_names = [m for m in manifest.names("student") if m.startswith("student_T")]
+    students = {m: acc(m) for m in student_names}
+    chosen = manifest.system("distilled") if manifest.has("distilled") else None
+    best_name = chosen["resolved"] if chosen else None
+    best_T = manifest.get("distilled", "options.temperature") if chosen else None
+    res["distillation"] = {"students": students, "chosen_on_dev": best_name, "temperature": best_T}
 
     base = {s: report[s]["members"][0]["frame_acc"] for s in sets}
     ens = {s: report[s]["arithmetic"]["frame_acc"] for s in sets}
     rows = [
-        ("Baseline (member 0)", base, "dnn_baseline"),
+        ("Baseline (member 0)", base, "baseline"),
         (f"Mean of the {n} members", {s: report[s]["member_mean"]["frame_acc"] for s in sets}, None),
-        (f"{n}xEnsemble (arithmetic mean)", ens, "dnn_ensemble"),
+        (f"{n}xEnsemble (arithmetic mean)", ens, "ensemble"),
         (f"{n}xEnsemble (geometric mean)", {s: report[s]["geometric"]["frame_acc"] for s in sets}, None),
     ]
     if best_name:
-        rows.append((f"Distilled single model (T={best.get('best_temperature')}, chosen on dev)",
-                     students[best_name], "dnn_distilled"))
+        rows.append((f"Distilled single model (T={best_T:g}, chosen on dev)", students[best_name], "distilled"))
     table1 = [{"system": "GMM-HMM triphone", "dev_frame_acc": None, "test_frame_acc": None,
-               "dev_wer": _wer(exp, "gmm_tri", "dev"), "test_wer": _wer(exp, "gmm_tri", "test")}]
+               "dev_wer": _wer(manifest, "gmm_tri", "dev"), "test_wer": _wer(manifest, "gmm_tri", "test")}]
     for name, a, dec in rows:
         table1.append({"system": name, "dev_frame_acc": a["dev"], "test_frame_acc": a["test"],
-                       "dev_wer": _wer(exp, dec, "dev") if dec else None,
-                       "test_wer": _wer(exp, dec, "test") if dec else None})
+                       "dev_wer": _wer(manifest, dec, "dev") if dec else None,
+                       "test_wer": _wer(manifest, dec, "test") if dec else None})
     res["table1"] = table1
     if best_name:
         gains = {}
@@ -138,35 +148,36 @@ def make_results(data: str | os.PathLike, exp: str | os.PathLike, out: str | os.
 
     # Table 5: the subset pair, with training-set accuracy on the very subset each model saw.
     table5 = []
-    subset_dirs = [("Baseline, 100% of the training data (member 0)", ens_dir / "member0", None),
-                   ("Hard targets, subset (early stopping)", exp / "dnn" / "hard_subset", "dnn_hard_subset"),
-                   ("Soft targets from the full-data ensemble, subset", exp / "dnn" / "soft_subset",
-                    "dnn_soft_subset")]
-    train_full = load_frame_dataset(data / "fbank" / "train", ali["train"], num_pdfs)
-    for name, d, dec in subset_dirs:
-        if not (d / "final.mdl").is_file():
+    subset_rows = [("Baseline, 100% of the training data (member 0)", "baseline", None),
+                   ("Hard targets, subset (early stopping)", "hard_subset", "hard_subset"),
+                   ("Soft targets from the full-data ensemble, subset", "soft_subset", "soft_subset")]
+    train_full = load_frame_dataset(sets_paths["train"]["feats"], sets_paths["train"]["ali"], num_pdfs)
+    for label, name, dec in subset_rows:
+        if not manifest.has(name):
             continue
+        d = manifest.model_path(name).parent
         info = _json(d / "train_data.json") or {"subset": 1.0, "subset_seed": 0}
         train = train_full if info["subset"] >= 1.0 else train_full.subset(info["subset"], info["subset_seed"])
-        model = load_model(d / "final.mdl", dev_device)
+        model = load_model(manifest.model_path(name), dev_device)
         hist = _history(d)
-        table5.append({"system": name, "subset": info["subset"], "train_frames": int(len(train.targets)),
+        table5.append({"system": label, "subset": info["subset"], "train_frames": int(len(train.targets)),
                        "epochs": max((h["epoch"] for h in hist), default=None),
                        "train_frame_acc": evaluate_frames(model, train)["frame_acc"],
                        "dev_frame_acc": evaluate_frames(model, sets["dev"])["frame_acc"],
                        "test_frame_acc": evaluate_frames(model, sets["test"])["frame_acc"],
-                       "dev_wer": _wer(exp, dec, "dev") if dec else None,
-                       "test_wer": _wer(exp, dec, "test") if dec else None})
+                       "dev_wer": _wer(manifest, dec, "dev") if dec else None,
+                       "test_wer": _wer(manifest, dec, "test") if dec else None})
         del model
     res["table5"] = table5
 
     # Learning curves.
     out.mkdir(parents=True, exist_ok=True)
-    curves = {f"member{i}": _history(ens_dir / f"member{i}") for i in range(n)}
-    _plot_curves(curves, out / "curves_ensemble.png", "Ensemble members: dev frame accuracy")
-    _plot_curves({d.name: _history(d) for d in _students(exp)}, out / "curves_distill.png",
+    _plot_curves({m: _history(manifest.model_path(m).parent) for m in members}, out / "curves_ensemble.png",
+                 "Ensemble members: dev frame accuracy")
+    _plot_curves({m: _history(manifest.model_path(m).parent) for m in student_names}, out / "curves_distill.png",
                  "Distilled students: dev frame accuracy")
-    _plot_curves({Path(r[1]).name: _history(r[1]) for r in subset_dirs[1:]},
+    _plot_curves({m: _history(manifest.model_path(m).parent) for m in ("hard_subset", "soft_subset")
+                  if manifest.has(m)},
                  out / "curves_subset.png", "Table 5 pair: train (running) and dev frame accuracy",
                  keys=("train_acc", "dev_acc"))
     write_json_atomic(out / "results.json", res)
@@ -212,8 +223,7 @@ def format_results(res: dict) -> str:
         for name, a in d["students"].items():
             mark = " (chosen)" if name == d.get("chosen_on_dev") else ""
             lines.append(f"| {name}{mark} | {_pct(a['dev'])} | {_pct(a['test'])} |")
-        lines += ["", "`_onthefly`: the teacher ensemble run on every batch; the others use the cached top-k soft "
-                      "targets."]
+        lines += ["", "`_onthefly`: the teacher ensemble run on every batch; the others read the teacher cache."]
     if res.get("table5"):
         lines += ["", "## Table 5: soft targets as a regularizer (cf. Table 5)", "",
                   "| system | train frames | train frame acc % | dev frame acc % | test frame acc % | test WER % |",

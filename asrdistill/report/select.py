@@ -30,3 +30,21 @@ def choose_best(model_dirs: Sequence[str | os.PathLike], dev_feats: str | os.Pat
     if info.is_file():
         temperature = json.loads(info.read_text())["distill"].get("temperature")
     return {"scores": scores, "best": best, "best_temperature": temperature, "chosen_on": str(dev_feats)}
+
+
+def choose_best_system(exp: str | os.PathLike, names: Sequence[str], alias: str, split: str = "dev",
+                       device: str = "auto") -> dict:
+    """Score the registered systems ``names`` on the manifest's ``split`` set, register the best as ``alias``
+    (with the scores) and return the choice."""
+    from asrdistill.experiment.manifest import Manifest
+
+    manifest = Manifest(exp)
+    sets = manifest.get("sets")
+    if split not in sets or "feats" not in sets[split] or "ali" not in sets[split]:
+        raise UserFacingError(f"{manifest.path}: no {split} set with feats and ali registered")
+    dirs = {str(manifest.model_path(n).parent): n for n in names}
+    res = choose_best(list(dirs), sets[split]["feats"], sets[split]["ali"], device=device)
+    res["scores"] = {dirs[d]: s for d, s in res["scores"].items()}
+    res["best"] = dirs[res["best"]]
+    manifest.alias(alias, res["best"], chosen={"by": f"{split} frame accuracy", **res})
+    return res
