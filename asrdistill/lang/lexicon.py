@@ -7,6 +7,8 @@ Files (as in Kaldi's ``utils/prepare_lang.sh``):
   optional_silence.txt   one phone, a silence phone, inserted optionally between words
   extra_questions.txt    optional; one question (phone set) per line, may be empty
 
+:func:`write_dict_dir` writes one (atomically, validated before it appears).
+
 Every error names the file and the line (:class:`asrdistill.errors.DataDirError`).
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Mapping, Sequence
 
 from asrdistill.errors import DataDirError
 from asrdistill.utils import atomic_path
@@ -177,3 +180,37 @@ def copy_dict_dir(src: DictDir, dest: str | os.PathLike) -> Path:
             if (src.path / name).is_file():
                 shutil.copyfile(src.path / name, tmp / name)
     return dest
+
+
+def write_dict_dir(dest: str | os.PathLike, lexicon: Iterable[tuple[str, Sequence[str]]],
+                   silence_sets: Sequence[Sequence[str]], nonsilence_sets: Sequence[Sequence[str]],
+                   optional_silence: str, extra_questions: Sequence[Sequence[str]] = (),
+                   extra_files: Mapping[str, str] | None = None) -> DictDir:
+    """Write a Kaldi dict dir atomically and return it as read back by :func:`read_dict_dir`.
+
+    ``lexicon`` is (word, phones) in the order to write (duplicates are dropped); ``extra_files`` maps other
+    file names (e.g. a report) to their text. The dir is validated before it replaces ``dest``, so an invalid
+    dict dir is never left behind.
+    """
+    def lines(sets: Iterable[Sequence[str]]) -> str:
+        return "".join(" ".join(s) + "\n" for s in sets)
+
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    entries = []
+    for word, phones in lexicon:
+        key = (word, tuple(phones))
+        if key not in seen:
+            seen.add(key)
+            entries.append(f"{word} {' '.join(phones)}\n")
+    dest = Path(dest)
+    with atomic_path(dest) as tmp:
+        tmp.mkdir()
+        (tmp / "lexicon.txt").write_text("".join(entries))
+        (tmp / "silence_phones.txt").write_text(lines(silence_sets))
+        (tmp / "nonsilence_phones.txt").write_text(lines(nonsilence_sets))
+        (tmp / "optional_silence.txt").write_text(optional_silence + "\n")
+        (tmp / "extra_questions.txt").write_text(lines(extra_questions))
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
+        read_dict_dir(tmp)
+    return read_dict_dir(dest)
