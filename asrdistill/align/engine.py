@@ -1,9 +1,11 @@
 """One pass over the training data: align (Viterbi, equal or given) and accumulate GMM + transition statistics.
 
-Work is split into chunks of utterances processed by ``nj`` worker processes (``nj=1`` runs in-process); the
-chunks and the order in which their statistics are added depend only on the utterance list, so a pass gives
-bit-identical statistics for any ``nj``.
-Each worker receives the model as bytes (:meth:`GmmHmm.to_bytes`), opens the frame store itself, compiles
+Work is split into chunks of utterances processed by ``nj`` worker processes (``nj=1`` runs in-process) or the
+workers of a Dask scheduler (:mod:`asrdistill.parallel`); the chunks and the order in which their statistics
+are added depend only on the utterance list, so a pass gives bit-identical statistics for any ``nj`` and
+either executor.
+Each worker receives the model as bytes (:meth:`GmmHmm.to_bytes`, sent once per worker and pass as the
+executor's shared object), opens the frame store itself (cluster workers: at the same path), compiles
 each utterance's training graph (kaldi-hmm-gmm ``TrainingGraphCompiler`` on ``L.fst``, structure only;
 transition probabilities are added at alignment time with ``add_transition_probs``, as Kaldi's
 ``gmm-align-compiled`` does) and aligns with ``align_utterance_wrapper`` + ``DecodableAmDiagGmmScaled``.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing as mp
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -53,7 +54,6 @@ class PassConfig:
 
 @dataclass
 class _Job:
-    model_bytes: bytes
     feat_dir: str
     lexicon_fst: str
     disambig: list[int]
@@ -178,7 +178,7 @@ def gmm_stats(params: list[tuple[np.ndarray, np.ndarray, np.ndarray]], feats: np
     return occ, sx, sx2, total
 
 
-def _run_job(job: _Job) -> PassResult:
+def _run_job(job: _Job, model_bytes: bytes) -> PassResult:
     import kaldi_hmm_gmm as khg
     import kaldifst
 
@@ -188,7 +188,7 @@ def _run_job(job: _Job) -> PassResult:
 
     t0 = time.time()
     cfg = job.cfg
-    model = GmmHmm.from_bytes(job.model_bytes)
+    model = GmmHmm.from_bytes(model_bytes)
     tm, am = model.trans_model, model.am
     store = FrameStore(job.feat_dir)
     feat_fn = GmmFeatures(store.dim, **{k: v for k, v in model.feature_config.items()
@@ -324,8 +324,10 @@ def stats_to_accumulator(am: Any, res: PassResult) -> Any:
 def run_pass(model: Any, feat_dir: str, utts: Sequence[str], cfg: PassConfig, *,
              transcripts: dict[str, list[int]] | None = None, lexicon_fst: str | None = None,
              disambig: Sequence[int] = (), silence_phones: Sequence[int] = (),
-             fixed: dict[str, np.ndarray] | None = None, nj: int = 1, desc: str = "align") -> PassResult:
-    """Run one pass over ``utts`` with ``nj`` processes; returns merged alignments and statistics."""
+             fixed: dict[str, np.ndarray] | None = None, nj: int = 1, desc: str = "align",
+             scheduler=None) -> PassResult:
+    """Run one pass over ``utts`` with ``nj`` processes (or the workers of the Dask ``scheduler``); returns
+    merged alignments and statistics."""
     from tqdm import tqdm
 
     from asrdistill.errors import UserFacingError
@@ -345,24 +347,21 @@ def run_pass(model: Any, feat_dir: str, utts: Sequence[str], cfg: PassConfig, *,
     # float sums in another grouping or order would differ in the last bits, and so would every model after.
     num_chunks = max(1, min(MAX_CHUNKS, len(utts) // MIN_CHUNK_UTTS))
     chunks = [utts[i::num_chunks] for i in range(num_chunks)] if utts else []
-    jobs = [_Job(model_bytes, str(feat_dir), str(lexicon_fst) if lexicon_fst else "", list(disambig),
+    jobs = [_Job(str(feat_dir), str(lexicon_fst) if lexicon_fst else "", list(disambig),
                  list(silence_phones), chunk,
                  [transcripts[u] for u in chunk] if transcripts is not None else None,
                  [fixed[u] for u in chunk] if fixed is not None else None, cfg) for chunk in chunks]
     t0 = time.time()
     results: list[PassResult] = []
+    from asrdistill.parallel import make_executor
+
+    executor = make_executor(min(nj, len(jobs)) if jobs else 1, scheduler, start_method="fork")
     with tqdm(total=len(utts), desc=desc, unit="utt", leave=False, mininterval=2.0) as bar:
-        if nj <= 1:
-            for job in jobs:
-                results.append(_run_job(job))
-                bar.update(len(job.utts))
-        else:
-            with mp.get_context("fork").Pool(nj) as pool:
-                # imap (in job order), not imap_unordered: the statistics are float sums, and adding the
-                # chunks in completion order made every run's model differ in the last bits.
-                for r in pool.imap(_run_job, jobs):
-                    results.append(r)
-                    bar.update(len(r.alignments) + len(r.failed))
+        # results in job order, not completion order: the statistics are float sums, and adding the chunks
+        # in completion order made every run's model differ in the last bits.
+        for r in executor.map(_run_job, jobs, shared=model_bytes):
+            results.append(r)
+            bar.update(len(r.alignments) + len(r.failed))
     merged = _merge(results)
     merged.seconds = time.time() - t0
     if merged.failed:

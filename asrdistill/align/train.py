@@ -50,6 +50,7 @@ class GmmTrainConfig:
     min_gaussian_occupancy: float = 10.0
     init_min_gaussian_occupancy: float = 3.0
     nj: int = 1
+    scheduler: str | None = None     # a Dask scheduler's address: its workers run the passes instead of nj processes
     seed: int = 0
     # triphone only
     num_leaves: int = 2000
@@ -57,8 +58,8 @@ class GmmTrainConfig:
     tree_min_count: float = 100.0
 
     def model_options(self) -> dict[str, Any]:
-        """The options recorded in a model file: all but ``nj``, which never changes the result."""
-        return {k: v for k, v in asdict(self).items() if k != "nj"}
+        """The options recorded in a model file: all but ``nj`` and ``scheduler``, which never change the result."""
+        return {k: v for k, v in asdict(self).items() if k not in ("nj", "scheduler")}
 
 
 @dataclass
@@ -147,7 +148,7 @@ def _em(model: GmmHmm, lang: Lang, feat_dir: str, utts: list[str], transcripts: 
     """EM iterations 1 .. num_iters-1 starting from ``alignments`` (valid for ``model``)."""
     inc_gauss = max(0, (cfg.tot_gauss - num_gauss) // max(cfg.max_iter_inc, 1))
     common = dict(transcripts=transcripts, lexicon_fst=str(lang.L_path), disambig=lang.disambig_phones,
-                  silence_phones=lang.silence_phones, nj=cfg.nj)
+                  silence_phones=lang.silence_phones, nj=cfg.nj, scheduler=cfg.scheduler)
     for it in range(1, cfg.num_iters):
         t0 = time.time()
         entry: dict[str, Any] = {"iter": it}
@@ -161,7 +162,7 @@ def _em(model: GmmHmm, lang: Lang, feat_dir: str, utts: list[str], transcripts: 
         else:
             pc = PassConfig(mode="fixed")
             res = run_pass(model, feat_dir, [u for u in utts if u in alignments], pc, fixed=alignments,
-                           desc=f"{desc} iter {it} acc", **{k: v for k, v in common.items() if k == "nj"})
+                           desc=f"{desc} iter {it} acc", **{k: v for k, v in common.items() if k in ("nj", "scheduler")})
         entry["acc_like_per_frame"] = res.acc_like / max(res.num_frames, 1)
         entry.update(update_model(model, res, num_gauss, cfg))
         if it <= cfg.max_iter_inc:
@@ -196,7 +197,8 @@ def train_mono(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, l
     num_gauss = model.num_pdfs
     t0 = time.time()
     res = run_pass(model, feat_dir, utts, PassConfig(mode="equal", seed=cfg.seed), transcripts=transcripts,
-                   lexicon_fst=str(lang.L_path), disambig=lang.disambig_phones, nj=cfg.nj, desc="mono equal-align")
+                   lexicon_fst=str(lang.L_path), disambig=lang.disambig_phones, nj=cfg.nj, desc="mono equal-align",
+                   scheduler=cfg.scheduler)
     info = update_model(model, res, num_gauss, cfg, cfg.init_min_gaussian_occupancy)
     report.iterations.append({"iter": 0, "acc_like_per_frame": res.acc_like / max(res.num_frames, 1),
                               "failed": len(res.failed), **info, "seconds": round(time.time() - t0, 3)})
@@ -211,8 +213,8 @@ def train_mono(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, l
 
 def align_data(model: GmmHmm, lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, list[int]],
                out_dir: str | os.PathLike, beam: float = 10.0, retry_beam: float = 40.0,
-               boost_silence: float = 1.0, nj: int = 1, data_dir: str | os.PathLike | None = None
-               ) -> tuple[dict[str, np.ndarray], list[str]]:
+               boost_silence: float = 1.0, nj: int = 1, data_dir: str | os.PathLike | None = None,
+               scheduler: str | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
     """Align a data set with ``model`` (Kaldi's align_si.sh) and write the alignment dir ``out_dir``.
     Utterances that fail even with ``retry_beam`` are logged and left out (listed in failed.txt)."""
     from asrdistill.align.alidir import write_alignment_dir
@@ -225,7 +227,8 @@ def align_data(model: GmmHmm, lang: Lang, feat_dir: str | os.PathLike, transcrip
     res = run_pass(model, feat_dir, utts, PassConfig(mode="align", beam=beam, retry_beam=retry_beam,
                                                      boost_silence=boost_silence, accumulate=False),
                    transcripts=transcripts, lexicon_fst=str(lang.L_path), disambig=lang.disambig_phones,
-                   silence_phones=lang.silence_phones, nj=nj, desc=f"align {Path(feat_dir).name}")
+                   silence_phones=lang.silence_phones, nj=nj, desc=f"align {Path(feat_dir).name}",
+                   scheduler=scheduler)
     tid2pdf = model.tid2pdf()
     pdf = {u: tid2pdf[a] for u, a in res.alignments.items()}
     failed = sorted(res.failed + missing)

@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-beam", type=float, default=40.0, help="retry beam (default: 40)")
     p.add_argument("--boost-silence", type=float, default=1.0, help="silence likelihood factor (default: 1.0)")
     p.add_argument("--nj", type=int, default=2, help="parallel processes (default: 2)")
+    from asrdistill.commands.cluster_options import add_scheduler_option
+    add_scheduler_option(p, "the alignment chunks")
     p.set_defaults(func=run_align)
 
     q = subparsers.add_parser(
@@ -59,7 +61,7 @@ def run_align(args: argparse.Namespace) -> int:
     model = GmmHmm.load(model_file)
     alis, failed = align_data(model, lang, args.feat_dir, transcripts, args.out_dir, beam=args.beam,
                               retry_beam=args.retry_beam, boost_silence=args.boost_silence, nj=args.nj,
-                              data_dir=args.data_dir)
+                              data_dir=args.data_dir, scheduler=args.scheduler)
     step.complete(["ali.ark", "pdf.ark", "num_pdfs", "failed.txt", "final.mdl"],
                   info={"aligned": len(alis), "failed": len(failed)})
     print(f"{args.out_dir}: {len(alis)} utterances aligned, {len(failed)} failed")

@@ -13,6 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", metavar="DATA_DIR", help="Kaldi data dir (wav.scp, utt2spk, spk2utt, ...)")
     p.add_argument("feat_dir", metavar="FEAT_DIR", help="output feature dir")
     p.add_argument("--nj", type=int, default=2, help="number of parallel jobs (default: 2)")
+    from asrdistill.commands.cluster_options import add_scheduler_option
+    add_scheduler_option(p, "the utterance chunks")
     p.add_argument("--norm-vars", action="store_true", help="also normalise variances in CMVN (default: means only)")
     p.add_argument("--num-mel-bins", type=int, default=40, help="number of mel bins (default: 40)")
     p.add_argument("--sample-rate", type=int, default=None,
@@ -48,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     step.begin()
     summary = compute_features(args.data_dir, args.feat_dir, nj=args.nj, config=config, norm_vars=args.norm_vars,
-                               allow_pipes=args.allow_pipes, progress=not args.no_progress)
+                               allow_pipes=args.allow_pipes, progress=not args.no_progress,
+                               scheduler=args.scheduler)
     step.complete(["frames.f32", "frames.json", "feats.ark", "cmvn.ark", "fbank.json"],
                   info={"summary": dataclasses.asdict(summary)})
     print(summary)

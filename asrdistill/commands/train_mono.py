@@ -18,13 +18,16 @@ def add_train_options(p: argparse.ArgumentParser, num_iters: int, tot_gauss: int
     p.add_argument("--retry-beam", type=float, default=40.0, help="beam of the retry when an utterance fails "
                                                                    "(default: 40)")
     p.add_argument("--nj", type=int, default=2, help="parallel processes (default: 2)")
+    from asrdistill.commands.cluster_options import add_scheduler_option
+    add_scheduler_option(p, "the chunks of each EM pass")
 
 
 def train_config_from_args(args: argparse.Namespace, base):
     from dataclasses import replace
     return replace(base, num_iters=args.num_iters, tot_gauss=args.tot_gauss, max_iter_inc=args.max_iter_inc,
                    realign_iters=tuple(int(x) for x in args.realign_iters.split()),
-                   boost_silence=args.boost_silence, beam=args.beam, retry_beam=args.retry_beam, nj=args.nj)
+                   boost_silence=args.boost_silence, beam=args.beam, retry_beam=args.retry_beam, nj=args.nj,
+                   scheduler=args.scheduler)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

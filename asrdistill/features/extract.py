@@ -5,9 +5,11 @@ conventions): ``feats.ark``/``feats.scp`` (raw fbank, Kaldi-readable), ``cmvn.ar
 (per-speaker stats), ``utt2num_frames``, ``fbank.json`` (the config, bound to the data's sample rate)
 and the frame store ``frames.f32``/``frames.json`` of CMVN-applied frames.
 
-The sorted utterances are split into contiguous chunks handled by ``nj`` worker processes; each
-writes its own archive and raw float32 piece and returns its speakers' partial CMVN stats. The parent
-then merges the pieces in order. Everything is built in a temporary directory that replaces
+The sorted utterances are split into contiguous chunks (their number depends on the utterances only,
+never on ``nj`` or the executor) handled by ``nj`` worker processes or the workers of a Dask scheduler
+(:mod:`asrdistill.parallel`); each writes its own archive and raw float32 piece and returns its speakers'
+partial CMVN stats. The parent then merges the pieces in chunk order, so the output is byte-identical
+whatever ran the chunks (cluster workers need the data and the output's parent dir at the same paths). Everything is built in a temporary directory that replaces
 ``feat_dir`` only on success; the completion marker is written last, and a finished dir is left alone.
 """
 from __future__ import annotations
@@ -16,7 +18,6 @@ import dataclasses
 import os
 import shutil
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +31,9 @@ from asrdistill.utils import atomic_path, get_logger, mark_done
 
 log = get_logger(__name__)
 
-CHUNKS_PER_JOB = 4  # more chunks than jobs: finer progress and better load balance
-MIN_CHUNKS = 32
+# Chunks depend on the utterance count only: the CMVN stats are float sums, grouped by chunk.
+MIN_CHUNKS = 32     # more chunks than jobs: finer progress and better load balance
+CHUNK_UTTS = 250    # at most this many utterances per chunk beyond MIN_CHUNKS chunks (big corpora, clusters)
 
 
 @dataclass
@@ -119,18 +121,19 @@ def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads
     return result
 
 
-def _worker_context():
-    """A forkserver that has imported torch and the feature code once: workers start in milliseconds.
+def _extract_job(job: tuple[list[str], str], shared) -> _ChunkResult:
+    """Executor job: one chunk (utterances, piece path); ``shared`` is (data dir, fbank config)."""
+    dd, config = shared
+    utts, piece = job
+    return _extract_chunk(dd, utts, config, piece)
 
-    Not plain fork: a forked copy of a process that already ran torch ops can hang on locks its
-    threads held; the forkserver process never runs any.
-    """
-    import multiprocessing
 
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["torch", "torchaudio.compliance.kaldi", "kaldiio", "asrdistill.data.kaldi_dir",
-                                "asrdistill.features.extract"])
-    return ctx
+# Local workers come from a forkserver that has imported torch and the feature code once: they start in
+# milliseconds. Not plain fork: a forked copy of a process that already ran torch ops can hang on locks its
+# threads held; the forkserver process never runs any.
+_LOCAL_OPTIONS = {"start_method": "forkserver",
+                  "preload": ["torch", "torchaudio.compliance.kaldi", "kaldiio", "asrdistill.data.kaldi_dir",
+                              "asrdistill.features.extract"]}
 
 
 def _read_scp(path: Path) -> list[tuple[str, str, int]]:
@@ -148,12 +151,13 @@ def _write_scp(path: Path, rows: list[tuple[str, str, int]]) -> None:
 
 def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, nj: int = 2,
                      config: FbankConfig = FbankConfig(), norm_vars: bool = False,
-                     allow_pipes: bool = False, progress: bool = True) -> FeatureSummary:
+                     allow_pipes: bool = False, progress: bool = True, scheduler=None) -> FeatureSummary:
     """Compute fbank, per-speaker CMVN stats and the frame store of ``data_dir`` into ``feat_dir``.
 
     ``feat_dir`` is replaced atomically (complete or absent); whether finished work is reused is the
     caller's choice (``asrdistill compute-feats`` runs this as a step with a fingerprint). Utterances too short
-    for one frame are skipped with a warning.
+    for one frame are skipped with a warning. ``scheduler``: run the chunks on that Dask scheduler's workers
+    instead of ``nj`` local processes (see :func:`asrdistill.parallel.make_executor`).
     """
     from tqdm import tqdm
 
@@ -166,9 +170,12 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
     start = time.perf_counter()
     dd = read_data_dir(data_dir, allow_pipes=allow_pipes, require_text=False)
     utts = dd.utts
-    chunks = _split_chunks(utts, max(nj * CHUNKS_PER_JOB, MIN_CHUNKS))
-    nj = min(nj, len(chunks))
-    log.info("%s -> %s: %d utterances, %d jobs", data_dir, feat_dir, len(utts), nj)
+    chunks = _split_chunks(utts, max(MIN_CHUNKS, -(-len(utts) // CHUNK_UTTS)))
+    from asrdistill.parallel import make_executor
+
+    executor = make_executor(min(nj, len(chunks)), scheduler, **_LOCAL_OPTIONS)
+    log.info("%s -> %s: %d utterances, %d chunks, %d jobs%s", data_dir, feat_dir, len(utts), len(chunks),
+             executor.nj, f" on {scheduler}" if scheduler else "")
 
     with atomic_path(feat_dir) as tmp:
         tmp.mkdir()
@@ -177,25 +184,10 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
         pieces = [str(pieces_dir / f"{i:04d}") for i in range(len(chunks))]
         results: list[_ChunkResult | None] = [None] * len(chunks)
         with tqdm(total=len(utts), desc="fbank", unit="utt", disable=not progress) as bar:
-            if nj == 1:
-                for i, chunk in enumerate(chunks):
-                    results[i] = _extract_chunk(dd, chunk, config, pieces[i])
-                    bar.update(len(chunk))
-            else:
-                with ProcessPoolExecutor(nj, mp_context=_worker_context()) as pool:
-                    futures = {pool.submit(_extract_chunk, dd, chunk, config, pieces[i]): i
-                               for i, chunk in enumerate(chunks)}
-                    pending = set(futures)
-                    try:
-                        while pending:
-                            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                            for fut in finished:
-                                results[futures[fut]] = fut.result()  # re-raises a worker's error
-                                bar.update(len(chunks[futures[fut]]))
-                    except BaseException:
-                        for fut in pending:
-                            fut.cancel()
-                        raise
+            # results in chunk order; a worker's error is re-raised here and cancels the rest
+            for i, res in enumerate(executor.map(_extract_job, list(zip(chunks, pieces)), shared=(dd, config))):
+                results[i] = res
+                bar.update(len(chunks[i]))
         assert all(r is not None for r in results)
 
         # One sample rate for the whole dir.
