@@ -13,7 +13,7 @@ from asrdistill.data.kaldi_dir import read_data_dir
 from asrdistill.data.synth.corpus import (SPLITS, SynthOptions, UtteranceSpec, build_lexicon,
                                           ctm_lines, make_speakers, phone_segments, prepare_synth,
                                           render_utterance)
-from asrdistill.data.synth.phones import ARPABET
+from asrdistill.lang.arpabet import ARPABET
 
 TINY = dict(hours=0.02, num_speakers=6, seed=3)  # ~70 s of audio, 30 utterances
 

@@ -25,7 +25,7 @@ from asrdistill.align.engine import PassConfig, PassResult, run_pass, stats_to_a
 from asrdistill.hmm.cepstra import GmmFeatures
 from asrdistill.hmm.mixup import mix_up
 from asrdistill.hmm.model import GmmHmm
-from asrdistill.errors import UserFacingError
+from asrdistill.errors import DataDirError, UserFacingError
 from asrdistill.lang.prepare import Lang
 from asrdistill.utils import get_logger, write_json_atomic
 
@@ -395,3 +395,13 @@ def train_tri(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, li
     report.stages["em"] = time.time() - t0
     model.info["config"] = cfg.model_options()
     return model, alignments, report
+
+
+def transcripts_from_data_dir(lang: Lang, data_dir: str | os.PathLike) -> dict[str, list[int]]:
+    """Read and validate a Kaldi data dir's ``text`` and map it to word ids (see :func:`transcripts_to_ids`)."""
+    from asrdistill.data.kaldi_dir import read_data_dir
+    from asrdistill.lang.prepare import transcripts_to_ids
+    dd = read_data_dir(data_dir, allow_pipes=True, check_audio_exists=False)
+    if not dd.text:
+        raise DataDirError(str(Path(data_dir) / "text"), None, "no transcripts (text file missing or empty)")
+    return transcripts_to_ids(lang, dd.text, Path(data_dir) / "text")

@@ -46,7 +46,8 @@ def run_align(args: argparse.Namespace) -> int:
     from asrdistill.align.train import align_data
     from asrdistill.commands import command_step
     from asrdistill.hmm.model import GmmHmm
-    from asrdistill.lang import load_lang, transcripts_from_data_dir
+    from asrdistill.align.train import transcripts_from_data_dir
+    from asrdistill.lang import load_lang
 
     model_file = Path(args.model_dir) / "final.mdl"
     step = command_step(args, "align", args.out_dir, {"data_dir": args.data_dir, "feat_dir": args.feat_dir,

@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from asrdistill.align.train import GmmTrainConfig, save_system, shortest_utterances, train_mono
     from asrdistill.commands import command_step
-    from asrdistill.lang import load_lang, transcripts_from_data_dir
+    from asrdistill.align.train import transcripts_from_data_dir
+    from asrdistill.lang import load_lang
 
     step = command_step(args, "train-mono", args.exp_dir, {"data_dir": args.data_dir, "feat_dir": args.feat_dir,
                                                            "lang_dir": args.lang_dir}, exclude=("exp_dir",))

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from asrdistill.align.train import read_source_alignments, save_system, train_tri, tri_config
     from asrdistill.commands import command_step
     from asrdistill.commands.train_mono import train_config_from_args
-    from asrdistill.lang import load_lang, transcripts_from_data_dir
+    from asrdistill.align.train import transcripts_from_data_dir
+    from asrdistill.lang import load_lang
 
     step = command_step(args, "train-tri", args.exp_dir, {"data_dir": args.data_dir, "feat_dir": args.feat_dir,
                                                           "lang_dir": args.lang_dir, "ali_dir": args.ali_dir},

@@ -6,7 +6,7 @@ Modules:
               and mapping transcripts to word ids with OOV handling (:func:`transcripts_to_ids`)
 """
 from asrdistill.lang.lexicon import DictDir, read_dict_dir
-from asrdistill.lang.prepare import Lang, load_lang, prepare_lang, transcripts_from_data_dir, transcripts_to_ids
+from asrdistill.lang.prepare import Lang, load_lang, prepare_lang, transcripts_to_ids
 
-__all__ = ["DictDir", "Lang", "load_lang", "prepare_lang", "read_dict_dir", "transcripts_from_data_dir",
+__all__ = ["DictDir", "Lang", "load_lang", "prepare_lang", "read_dict_dir",
            "transcripts_to_ids"]

@@ -10,7 +10,7 @@ Each word gets its pronunciations from the first source that has it:
 3. ``cmudict-parts``: words CMUdict lacks but whose parts it has: hyphenated compounds (``sun-lit`` = ``sun`` +
    ``lit``) and possessives (``X's`` = ``X`` + ``Z``/``S``/``IH0 Z`` after the last phone, ``Xs'`` = ``Xs``);
 4. ``espeak``: espeak-ng's phonemiser (en-us), its mnemonics mapped onto the same 39 ARPAbet phones by the table
-   of the synthetic corpus (:mod:`asrdistill.data.synth.phones`); primary stress ``'`` becomes 1, secondary
+   of the synthetic corpus (:mod:`asrdistill.lang.arpabet`); primary stress ``'`` becomes 1, secondary
    ``,`` 2, unstressed vowels 0. Numbers and digits are spoken out (``1990``, ``2nd``, ``mp3``) and their words
    concatenated into one pronunciation; a roman numeral loses espeak's spoken word "roman" (``xxi`` -> "twenty
    one").
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from asrdistill.data.synth.phones import ARPABET, SILENCE, SPOKEN_NOISE
+from asrdistill.lang.arpabet import ARPABET, SILENCE, SPOKEN_NOISE
 from asrdistill.errors import DataDirError, UserFacingError
 from asrdistill.utils import JsonConfig, get_logger
 
@@ -159,7 +159,7 @@ class EspeakG2P:
 
     def pronounce(self, word: str) -> tuple[str, ...]:
         """ARPAbet phones (vowels carry stress 0/1/2) of ``word``; raises :class:`Unpronounceable`."""
-        from asrdistill.data.synth.phones import ESPEAK_TO_ARPABET, strip_stress
+        from asrdistill.lang.arpabet import ESPEAK_TO_ARPABET, strip_stress
 
         spoken = self._es.phonemize(word)
         if len(spoken) > 1 and word != "roman" and not any(c.isdigit() for c in word) \

@@ -295,12 +295,3 @@ def transcripts_to_ids(lang: Lang, text: Mapping[str, str], text_file: str | os.
         log.warning("%d OOV word tokens (%d types) mapped to %s; most frequent: %s",
                     sum(oov_counts.values()), len(oov_counts), lang.oov, top)
     return out
-
-
-def transcripts_from_data_dir(lang: Lang, data_dir: str | os.PathLike) -> dict[str, list[int]]:
-    """Read and validate a Kaldi data dir's ``text`` and map it to word ids (see :func:`transcripts_to_ids`)."""
-    from asrdistill.data.kaldi_dir import read_data_dir
-    dd = read_data_dir(data_dir, allow_pipes=True, check_audio_exists=False)
-    if not dd.text:
-        raise DataDirError(str(Path(data_dir) / "text"), None, "no transcripts (text file missing or empty)")
-    return transcripts_to_ids(lang, dd.text, Path(data_dir) / "text")

@@ -259,7 +259,7 @@ def phone_segments(events: list[tuple[str, int]], n_samples: int, sample_rate: i
     own (a dark l melted into the vowel before it: ``tool.`` has ``l`` and the pause at the
     same ms); such a phone shares the segment of the phone before it (split equally).
     """
-    from asrdistill.data.synth.phones import SILENCE, is_pause, to_arpabet
+    from asrdistill.lang.arpabet import SILENCE, is_pause, to_arpabet
 
     end_time = n_samples / sample_rate
     raw: list[tuple[float, list[str]]] = [(0.0, [SILENCE])]
@@ -409,7 +409,7 @@ def _render_and_write(job: tuple[UtteranceSpec, SynthOptions, dict[str, list[str
 
 def build_lexicon(words: set[str]) -> tuple[dict[str, list[str]], dict[str, list[str]], set[str]]:
     """(lexicon word -> ARPAbet, word -> espeak symbols, words dropped because they expand)."""
-    from asrdistill.data.synth.phones import strip_stress, word_to_arpabet
+    from asrdistill.lang.arpabet import strip_stress, word_to_arpabet
 
     lexicon, symbols, dropped = {}, {}, set()
     with _espeak() as es:
@@ -427,7 +427,7 @@ def build_lexicon(words: set[str]) -> tuple[dict[str, list[str]], dict[str, list
 def write_dict_dir(path: Path, lexicon: dict[str, list[str]],
                    variants: dict[str, set[str]] | None = None) -> None:
     """Kaldi dict dir: each word's citation form plus the variants spoken in context (in training)."""
-    from asrdistill.data.synth.phones import ARPABET, SILENCE, SPOKEN_NOISE
+    from asrdistill.lang.arpabet import ARPABET, SILENCE, SPOKEN_NOISE
 
     path.mkdir(parents=True)
     entries = {f"{w} {' '.join(p)}" for w, p in lexicon.items()} | {f"<UNK> {SPOKEN_NOISE}"}
@@ -458,7 +458,7 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
     from asrdistill.data.kaldi_dir import write_data_dir
     from asrdistill.data.synth.acoustics import NOISE_TYPES
     from asrdistill.data.synth.grammar import FUNCTION_WORDS, SentenceGenerator
-    from asrdistill.data.synth.phones import ARPABET
+    from asrdistill.lang.arpabet import ARPABET
     from asrdistill.data.synth.vocab import load_word_classes
 
     out_dir = Path(out_dir).absolute()
