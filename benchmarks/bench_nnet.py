@@ -15,7 +15,7 @@ import time
 import torch
 
 from asrdistill.features.splice import Splicer
-from asrdistill.nnet.evaluate import autocast_context
+from asrdistill.nnet.device import autocast_context
 from asrdistill.nnet.model import PRESETS, DnnConfig, build_model
 
 

@@ -199,7 +199,7 @@ def test_combination_math():
 
 def test_ensemble_report_and_load(toy, tmp_path):
     _, train, dev = toy
-    from asrdistill.nnet.ensemble import train_ensemble
+    from asrdistill.nnet.members import train_ensemble
 
     report = train_ensemble(3, SMALL, train, dev, tmp_path / "ens", quiet(max_epochs=2))["dev"]
     accs = [s["frame_acc"] for s in report["members"]]
@@ -254,3 +254,14 @@ def test_train_cli(toy, tmp_path, capsys):
     assert len(scores["members"]) == 2
     assert json.loads((tmp_path / "ens" / "ensemble.json").read_text())["members"] == ["member0/final.mdl",
                                                                                        "member1/final.mdl"]
+
+
+def test_log_prior_from_caller(toy, tmp_path):
+    _, train, dev = toy
+    counts = np.arange(1, NUM_PDFS + 1, dtype=np.float64)
+    prior = log_prior_from_counts(counts)
+    res = train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=1), log_prior=prior)
+    assert torch.allclose(load_model(tmp_path / "exp" / "final.mdl").log_prior, torch.from_numpy(prior))
+    assert not torch.allclose(res.model.log_prior, torch.from_numpy(log_prior_from_counts(train.pdf_counts())))
+    with pytest.raises(UserFacingError, match="log_prior"):
+        train_model(SMALL, train, dev, tmp_path / "bad", quiet(max_epochs=1), log_prior=prior[:-1])

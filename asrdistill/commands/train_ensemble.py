@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.out}: already trained")
         return 0
     resume = step.begin() and not args.no_resume
-    from asrdistill.nnet.ensemble import train_ensemble
+    from asrdistill.nnet.members import train_ensemble
     train, dev = load_train_dev(args)
     report = train_ensemble(args.members, model_config_from_args(args, train.num_pdfs), train, dev, args.out,
                             train_config_from_args(args), resume=resume)

@@ -35,7 +35,8 @@ from asrdistill.errors import UserFacingError
 from asrdistill.nnet.data import FrameDataset
 from asrdistill.nnet.ensemble import load_ensemble
 from asrdistill.nnet.model import DnnConfig
-from asrdistill.nnet.train import DnnTrainConfig, TrainResult, resolve_device, train_model
+from asrdistill.nnet.device import resolve_device
+from asrdistill.nnet.train import DnnTrainConfig, TrainResult, train_model
 from asrdistill.utils import get_logger, is_done, write_json_atomic
 
 log = get_logger(__name__)

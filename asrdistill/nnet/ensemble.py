@@ -6,16 +6,15 @@ Combination of the members' pdf distributions at temperature T (``z_m`` member m
 * ``geometric``: normalised geometric mean, ``p = softmax((1/M) sum_m log_softmax(z_m / T))``.
 
 :func:`combine_log_probs` computes ``log p`` from stacked member logits. :class:`Ensemble` is scored like
-a single model (``log_probs``, ``log_likelihoods`` with the members' shared log prior), and
-:func:`train_ensemble` trains the members (seed ``seed + i`` for member i) and reports each member, the
-mean over members and the ensemble.
+a single model (``log_probs``, ``log_likelihoods`` with the members' shared log prior). Training the
+members is :mod:`asrdistill.nnet.members`; scoring them, :func:`asrdistill.nnet.evaluate.ensemble_report`.
 """
 from __future__ import annotations
 
 import math
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -23,10 +22,6 @@ from torch import Tensor, nn
 from asrdistill.errors import UserFacingError
 from asrdistill.nnet.config import member_files
 from asrdistill.nnet.model import AcousticDnn, DnnConfig, load_model
-from asrdistill.utils import get_logger, write_json_atomic
-
-log = get_logger(__name__)
-
 COMBINE_METHODS = ("arithmetic", "geometric")
 
 
@@ -85,54 +80,3 @@ def load_ensemble(paths: Sequence[str | os.PathLike], device: torch.device | str
     """An :class:`Ensemble` (eval mode) of model files; an ensemble dir or ``ensemble.json`` expands to its
     members."""
     return Ensemble([load_model(f, device) for f in member_files(paths)], combine=combine).eval()
-
-
-def train_ensemble(num_members: int, model_config: DnnConfig, train_data, dev_data, out_dir: str | os.PathLike,
-                   config=None, eval_sets: dict[str, Any] | None = None, resume: bool = True) -> dict[str, Any]:
-    """Train ``num_members`` models (member i in ``<out_dir>/member<i>`` with seed ``config.seed + i``).
-
-    Writes ``<out_dir>/ensemble.json`` (member model paths, relative) and ``scores.json``: for each set
-    in ``eval_sets`` (name -> :class:`~asrdistill.nnet.data.FrameDataset`; default ``{"dev": dev_data}``)
-    each member's frame accuracy / CE, their mean, and the ensemble's under both combinations.
-    Returns that report.
-    """
-    import dataclasses
-
-    from asrdistill.nnet.train import DnnTrainConfig, resolve_device, train_model
-
-    config = config or DnnTrainConfig()
-    out = Path(out_dir)
-    models, members = [], []
-    for i in range(num_members):
-        cfg = dataclasses.replace(config, seed=config.seed + i)
-        res = train_model(model_config, train_data, dev_data, out / f"member{i}", cfg, resume=resume)
-        models.append(res.model)
-        members.append(f"member{i}/final.mdl")
-    write_json_atomic(out / "ensemble.json", {"members": members, "combine": "arithmetic"})
-    device = resolve_device(config.device)
-    report = ensemble_report(models, eval_sets or {"dev": dev_data}, device, config.eval_batch_size)
-    write_json_atomic(out / "scores.json", report)
-    for name, r in report.items():
-        log.info("%s: members mean acc %.4f CE %.4f | ensemble (arithmetic) acc %.4f CE %.4f", name,
-                 r["member_mean"]["frame_acc"], r["member_mean"]["ce"], r["arithmetic"]["frame_acc"],
-                 r["arithmetic"]["ce"])
-    return report
-
-
-def ensemble_report(models: Sequence[AcousticDnn], eval_sets: dict[str, Any], device: torch.device,
-                    batch_size: int = 4096) -> dict[str, Any]:
-    """Per set: ``members`` (list of scores), ``member_mean``, ``arithmetic`` and ``geometric`` ensemble scores."""
-    from asrdistill.nnet.evaluate import evaluate_frames
-
-    models = [m.to(device).eval() for m in models]
-    report: dict[str, Any] = {}
-    for name, data in eval_sets.items():
-        data = data.to(device)
-        scores = [evaluate_frames(m, data, batch_size) for m in models]
-        mean = {k: sum(s[k] for s in scores) / len(scores) for k in ("frame_acc", "ce")}
-        mean["frames"] = scores[0]["frames"]
-        entry = {"members": scores, "member_mean": mean}
-        for method in COMBINE_METHODS:
-            entry[method] = evaluate_frames(Ensemble(models, combine=method), data, batch_size)
-        report[name] = entry
-    return report

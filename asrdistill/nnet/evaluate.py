@@ -3,24 +3,20 @@
 ``frame_acc`` is the fraction of frames whose most probable pdf is the aligned one; ``ce`` is the mean
 over frames of ``-log p(aligned pdf | x)`` (natural log). Anything with ``log_probs(x) -> [B, C]`` and
 a ``config`` with ``left``/``right`` context can be scored (:class:`~asrdistill.nnet.model.AcousticDnn`,
-:class:`~asrdistill.nnet.ensemble.Ensemble`).
+:class:`~asrdistill.nnet.ensemble.Ensemble`). :func:`ensemble_report` scores each member of an ensemble,
+their mean and the ensemble under both combinations.
 """
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from asrdistill.nnet.data import FrameDataset
-
-
-def autocast_context(device: torch.device):
-    """bf16 autocast on CUDA, nothing (float32) elsewhere."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+from asrdistill.nnet.device import autocast_context, resolve_device
+from asrdistill.nnet.ensemble import COMBINE_METHODS, Ensemble, load_ensemble
 
 
 @torch.no_grad()
@@ -64,8 +60,6 @@ def score_frames(model_paths: str | os.PathLike | Sequence[str | os.PathLike], f
     :mod:`asrdistill.nnet.ensemble`.
     """
     from asrdistill.nnet.data import load_frame_dataset
-    from asrdistill.nnet.ensemble import load_ensemble
-    from asrdistill.nnet.train import resolve_device
 
     if isinstance(model_paths, (str, os.PathLike)):
         model_paths = [model_paths]
@@ -81,13 +75,27 @@ def score_frames_per_member(model_paths: Sequence[str | os.PathLike], feat_dir: 
                             ali_dir: str | os.PathLike, device: str = "auto",
                             batch_size: int = 4096) -> dict:
     """Scores of each model, their mean, and their ensemble by both combinations (see
-    :func:`asrdistill.nnet.ensemble.ensemble_report`): ``{"members": [...], "member_mean",
-    "arithmetic", "geometric"}``."""
+    :func:`ensemble_report`): ``{"members": [...], "member_mean", "arithmetic", "geometric"}``."""
     from asrdistill.nnet.data import load_frame_dataset
-    from asrdistill.nnet.ensemble import ensemble_report, load_ensemble
-    from asrdistill.nnet.train import resolve_device
 
     dev = resolve_device(device)
     ens = load_ensemble(list(model_paths), device=dev)
     data = load_frame_dataset(feat_dir, ali_dir, num_pdfs=ens.config.num_pdfs)
     return ensemble_report(list(ens.members), {"set": data}, dev, batch_size)["set"]
+
+
+def ensemble_report(models: Sequence[Any], eval_sets: dict[str, FrameDataset], device: torch.device,
+                    batch_size: int = 4096) -> dict[str, Any]:
+    """Per set: ``members`` (list of scores), ``member_mean``, ``arithmetic`` and ``geometric`` ensemble scores."""
+    models = [m.to(device).eval() for m in models]
+    report: dict[str, Any] = {}
+    for name, data in eval_sets.items():
+        data = data.to(device)
+        scores = [evaluate_frames(m, data, batch_size) for m in models]
+        mean = {k: sum(s[k] for s in scores) / len(scores) for k in ("frame_acc", "ce")}
+        mean["frames"] = scores[0]["frames"]
+        entry = {"members": scores, "member_mean": mean}
+        for method in COMBINE_METHODS:
+            entry[method] = evaluate_frames(Ensemble(models, combine=method), data, batch_size)
+        report[name] = entry
+    return report

@@ -11,8 +11,7 @@ import torch
 from asrdistill.features.splice import splice_utterance
 from asrdistill.features.store import FrameStore
 from asrdistill.nnet.ensemble import load_ensemble
-from asrdistill.nnet.evaluate import autocast_context
-from asrdistill.nnet.train import resolve_device
+from asrdistill.nnet.device import autocast_context, resolve_device
 
 
 def dnn_loglike_source(model_paths: str | os.PathLike | Sequence[str | os.PathLike], feat_dir: str | os.PathLike,

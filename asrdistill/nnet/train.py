@@ -36,13 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from asrdistill.errors import UserFacingError
 from asrdistill.nnet.config import DnnTrainConfig
 from asrdistill.nnet.data import FrameDataset
-from asrdistill.nnet.evaluate import autocast_context, evaluate_frames
+from asrdistill.nnet.device import autocast_context, resolve_device
+from asrdistill.nnet.evaluate import evaluate_frames
 from asrdistill.nnet.model import (AcousticDnn, DnnConfig, build_model, log_prior_from_counts, model_state,
                                    save_model)
 from asrdistill.utils import atomic_path, get_logger, is_done, mark_done, write_json_atomic, write_text_atomic
@@ -68,15 +70,6 @@ class Objective(Protocol):
 
 def cross_entropy_objective(logits: Tensor, x: Tensor, targets: Tensor, rows: Tensor) -> Tensor:
     return torch.nn.functional.cross_entropy(logits, targets)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserFacingError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 @dataclass
@@ -195,12 +188,14 @@ def _format_log(history: list[dict[str, Any]]) -> str:
 def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset, dev_data: FrameDataset,
                 out_dir: str | os.PathLike, config: DnnTrainConfig | None = None,
                 objective: Objective | None = None, resume: bool = True,
-                on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> TrainResult:
+                on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+                log_prior: np.ndarray | None = None) -> TrainResult:
     """Train a model on ``train_data`` with newbob on ``dev_data``; write ``<out_dir>/final.mdl``.
 
     ``model_config`` is a :class:`DnnConfig` (a model is built from ``config.seed``, its input
     normalisation set from the training frames' statistics) or an initialised model (used as is,
-    except its log prior). The log prior always comes from ``train_data``'s pdf counts.
+    except its log prior). The log prior is ``log_prior`` (float [num_pdfs], e.g. from other data's
+    counts) or, when None, from ``train_data``'s pdf counts (floored at ``config.prior_count_floor``).
     ``objective`` defaults to frame cross-entropy against the alignment. With ``resume`` an existing
     ``checkpoints/last.pt`` is continued and a finished ``out_dir`` (``.done``) is loaded, not
     retrained. ``on_epoch_end(epoch, record)`` runs after each epoch's checkpoint is written.
@@ -233,7 +228,13 @@ def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset,
         model.set_input_normalization(mean, std)
     if model.config.num_pdfs != train_data.num_pdfs:
         raise UserFacingError(f"model has {model.config.num_pdfs} pdfs but the alignments have {train_data.num_pdfs}")
-    model.set_log_prior(log_prior_from_counts(train_data.pdf_counts(), config.prior_count_floor))
+    if log_prior is None:
+        log_prior = log_prior_from_counts(train_data.pdf_counts(), config.prior_count_floor)
+    log_prior = np.asarray(log_prior, dtype=np.float32)
+    if log_prior.shape != (train_data.num_pdfs,) or not np.isfinite(log_prior).all():
+        raise UserFacingError(f"{out}: log_prior must be {train_data.num_pdfs} finite values, got shape "
+                              f"{log_prior.shape}")
+    model.set_log_prior(log_prior)
     model.to(device)
     optimizer = _make_optimizer(model, config)
     sched = Newbob(lr=config.learning_rate, schedule=config.schedule, halving_factor=config.halving_factor,

@@ -76,10 +76,10 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
     from asrdistill.experiment.layout import ExpLayout
     from asrdistill.experiment.manifest import Manifest
     from asrdistill.nnet.data import load_frame_dataset, read_num_pdfs
-    from asrdistill.nnet.ensemble import ensemble_report, load_ensemble
-    from asrdistill.nnet.evaluate import evaluate_frames
+    from asrdistill.nnet.device import resolve_device
+    from asrdistill.nnet.ensemble import load_ensemble
+    from asrdistill.nnet.evaluate import ensemble_report, evaluate_frames
     from asrdistill.nnet.model import load_model
-    from asrdistill.nnet.train import resolve_device
 
     exp, out = Path(exp), Path(out)
     manifest = Manifest(exp)
