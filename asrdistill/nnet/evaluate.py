@@ -50,6 +50,35 @@ def evaluate_frames(scorer, data: FrameDataset, batch_size: int = 4096,
     return {"frame_acc": float(correct) / max(n, 1), "ce": float(ce) / max(n, 1), "frames": n}
 
 
+@torch.no_grad()
+def frame_scores_per_utt(scorer, data: FrameDataset, batch_size: int = 4096,
+                         log_probs_fn: Callable[[Tensor], Tensor] | None = None) -> dict[str, tuple[int, int]]:
+    """``{utt: (correct_frames, frames)}`` of ``scorer`` on ``data``: the per-utterance counts behind
+    :func:`evaluate_frames`'s frame accuracy (same argmax rule), for significance tests that resample
+    utterances and speakers (:mod:`asrdistill.report.significance`)."""
+    import numpy as np
+
+    was_training = getattr(scorer, "training", False)
+    if hasattr(scorer, "eval"):
+        scorer.eval()
+    fn = log_probs_fn or scorer.log_probs
+    splicer = data.splicer(scorer.config.left, scorer.config.right)
+    device = data.device
+    n = len(data)
+    hits = torch.zeros(n, dtype=torch.bool, device=device)
+    for start in range(0, n, batch_size):
+        rows = torch.arange(start, min(n, start + batch_size), device=device)
+        with autocast_context(device):
+            lp = fn(splicer(data.frames, rows))
+        hits[rows] = lp.float().argmax(dim=-1) == data.targets[rows]
+    if was_training:
+        scorer.train()
+    offsets = data.offsets.cpu().numpy().astype(np.int64)
+    cum = np.concatenate([[0], np.cumsum(hits.cpu().numpy(), dtype=np.int64)])
+    correct = cum[offsets[1:]] - cum[offsets[:-1]]
+    return {u: (int(c), int(e - s)) for u, c, s, e in zip(data.utts, correct, offsets[:-1], offsets[1:])}
+
+
 def score_frames(model_paths: str | os.PathLike | Sequence[str | os.PathLike], feat_dir: str | os.PathLike,
                  ali_dir: str | os.PathLike, combine: str = "arithmetic", device: str = "auto",
                  batch_size: int = 4096) -> dict[str, float]:

@@ -1,0 +1,135 @@
+"""Speaker-level bootstrap (asrdistill.report.significance) on constructed data whose answer is known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from asrdistill.errors import UserFacingError
+from asrdistill.report.significance import (bootstrap_rate, compare_frame_acc, compare_wer, paired_bootstrap,
+                                            per_speaker, per_speaker_percent, read_utt2spk, read_utt_errors,
+                                            wer_interval)
+
+
+def corpus(num_spk=8, utts_per_spk=20, words=10, seed=0):
+    rng = np.random.default_rng(seed)
+    utt2spk, ref = {}, {}
+    for s in range(num_spk):
+        for u in range(utts_per_spk):
+            utt = f"spk{s}-u{u:02d}"
+            utt2spk[utt] = f"spk{s}"
+            ref[utt] = int(rng.integers(words // 2, words + words // 2))
+    return utt2spk, ref
+
+
+def errors(ref, rate, rng):
+    return {u: int(rng.binomial(n, rate)) for u, n in ref.items()}
+
+
+def test_better_on_every_speaker_excludes_zero():
+    utt2spk, ref = corpus()
+    rng = np.random.default_rng(1)
+    a = {u: (e, ref[u]) for u, e in errors(ref, 0.10, rng).items()}
+    b = {u: (e, ref[u]) for u, e in errors(ref, 0.25, rng).items()}
+    for s, r in per_speaker(a, utt2spk).items():   # the construction: a better on every speaker
+        assert r["rate"] < per_speaker(b, utt2spk)[s]["rate"]
+    res = compare_wer(a, b, utt2spk, replications=400)
+    assert res["diff"] < 0 and res["excludes_zero"] and res["ci95"][1] < 0
+    assert res["ci95"][0] <= res["diff"] <= res["ci95"][1]
+    assert res["diff"] == pytest.approx(res["a"] - res["b"])
+    assert res["speakers"] == 8 and res["utterances"] == 160
+
+
+def test_identical_systems_contain_zero():
+    utt2spk, ref = corpus()
+    a = {u: (e, ref[u]) for u, e in errors(ref, 0.2, np.random.default_rng(2)).items()}
+    res = compare_wer(a, dict(a), utt2spk, replications=200)
+    assert res["diff"] == 0 and res["ci95"] == [0.0, 0.0] and not res["excludes_zero"]
+    # the same error rate with independent errors: the interval straddles 0
+    b = {u: (e, ref[u]) for u, e in errors(ref, 0.2, np.random.default_rng(3)).items()}
+    res = compare_wer(a, b, utt2spk, replications=400)
+    assert res["ci95"][0] < 0 < res["ci95"][1] and not res["excludes_zero"]
+
+
+def test_speaker_dominated_difference_is_wider_than_utterance_bootstrap():
+    """a is much better on two speakers and slightly worse on the others: the utterance-level bootstrap calls
+    it significant, the speaker-level one (rightly) gives a far wider interval."""
+    utt2spk, ref = corpus(num_spk=8, utts_per_spk=30)
+    rng = np.random.default_rng(4)
+    a, b = {}, {}
+    for u, n in ref.items():
+        good = utt2spk[u] in ("spk0", "spk1")
+        a[u] = (int(rng.binomial(n, 0.05 if good else 0.22)), n)
+        b[u] = (int(rng.binomial(n, 0.40 if good else 0.20)), n)
+    spk = compare_wer(a, b, utt2spk, replications=500, level="speaker")
+    utt = compare_wer(a, b, utt2spk, replications=500, level="utterance")
+    assert spk["diff"] == utt["diff"] < 0
+    width = lambda r: r["ci95"][1] - r["ci95"][0]  # noqa: E731
+    assert width(spk) > 2 * width(utt)
+    assert utt["excludes_zero"] and not spk["excludes_zero"]
+
+
+def test_deterministic_and_seeded():
+    utt2spk, ref = corpus(num_spk=4, utts_per_spk=5)
+    a = {u: (e, ref[u]) for u, e in errors(ref, 0.3, np.random.default_rng(5)).items()}
+    assert wer_interval(a, utt2spk, replications=100, seed=7) == wer_interval(a, utt2spk, replications=100, seed=7)
+    assert wer_interval(a, utt2spk, replications=100, seed=7) != wer_interval(a, utt2spk, replications=100, seed=8)
+    # the order in which the dict was built does not matter
+    rev = dict(reversed(list(a.items())))
+    assert wer_interval(rev, utt2spk, replications=100, seed=7) == wer_interval(a, utt2spk, replications=100, seed=7)
+
+
+def test_wer_interval_never_below_zero():
+    utt2spk, ref = corpus(num_spk=6, utts_per_spk=10)
+    a = {u: (0, n) for u, n in ref.items()}
+    a["spk3-u04"] = (1, ref["spk3-u04"])   # a single error in the whole corpus
+    res = wer_interval(a, utt2spk, replications=500)
+    assert res["ci95"][0] >= 0.0 and res["ci95"][0] == 0.0 < res["wer"] <= res["ci95"][1]
+
+
+def test_single_rate_interval_matches_the_sampling_spread():
+    """With independent utterances (no speaker effect) the 95% interval covers the known true rate and has
+    about the binomial width."""
+    utt2spk, ref = corpus(num_spk=10, utts_per_spk=40)
+    a = {u: (e, ref[u]) for u, e in errors(ref, 0.3, np.random.default_rng(6)).items()}
+    res = bootstrap_rate(a, utt2spk, replications=500)
+    words = sum(ref.values())
+    sd = np.sqrt(0.3 * 0.7 / words)
+    assert res["ci95"][0] < 0.3 < res["ci95"][1]
+    assert 2.0 * sd < res["ci95"][1] - res["ci95"][0] < 7.0 * sd
+
+
+def test_frame_accuracy_and_per_speaker():
+    utt2spk = {"s1-a": "s1", "s1-b": "s1", "s2-a": "s2"}
+    a = {"s1-a": (50, 100), "s1-b": (30, 100), "s2-a": (90, 100)}
+    b = {"s1-a": (40, 100), "s1-b": (20, 100), "s2-a": (80, 100)}
+    assert per_speaker_percent(a, utt2spk) == {"s1": pytest.approx(40.0), "s2": pytest.approx(90.0)}
+    assert per_speaker(a, utt2spk)["s1"] == {"num": 80.0, "den": 200.0, "rate": 0.4, "utterances": 2}
+    res = compare_frame_acc(a, b, utt2spk, replications=200)
+    assert res["a"] == pytest.approx(170 / 3) and res["diff"] == pytest.approx(10.0)
+    assert res["excludes_zero"] and res["ci95"] == [pytest.approx(10.0), pytest.approx(10.0)]
+
+
+def test_paired_rejects_mismatched_utterances_and_references():
+    utt2spk = {"s1-a": "s1", "s1-b": "s1"}
+    with pytest.raises(UserFacingError, match="s1-b only in the first"):
+        paired_bootstrap({"s1-a": (1, 5), "s1-b": (1, 5)}, {"s1-a": (1, 5)}, utt2spk)
+    with pytest.raises(UserFacingError, match="utterance s1-a: 5 reference words .* but 6"):
+        compare_wer({"s1-a": (1, 5)}, {"s1-a": (1, 6)}, utt2spk)
+    with pytest.raises(UserFacingError, match="no speaker for 1 utterances, e.g. s2-a"):
+        bootstrap_rate({"s2-a": (1, 5)}, utt2spk)
+    with pytest.raises(UserFacingError, match="negative"):
+        bootstrap_rate({"s1-a": (-1, 5)}, utt2spk)
+
+
+def test_readers(tmp_path):
+    from asrdistill.decode.score import compute_wer
+
+    refs = {"s1-a": "a b c d", "s1-b": "e f", "s2-a": "g h i"}
+    hyps = {"s1-a": "a x c d y", "s1-b": "e f", "s2-a": "g"}
+    compute_wer(refs, hyps, bootstrap=0, out_dir=tmp_path)
+    assert read_utt_errors(tmp_path) == {"s1-a": (2, 4), "s1-b": (0, 2), "s2-a": (2, 3)}
+    (tmp_path / "utt2spk").write_text("s1-a s1\ns1-b s1\ns2-a s2\n")
+    assert read_utt2spk(tmp_path) == {"s1-a": "s1", "s1-b": "s1", "s2-a": "s2"}
+    (tmp_path / "bad").write_text("u1 #csid 1 2 x 0\n")
+    with pytest.raises(UserFacingError, match="bad:1: non-integer"):
+        read_utt_errors(tmp_path / "bad")
