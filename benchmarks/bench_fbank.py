@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+# the speech-like test signal is a test fixture: tests/testsignal.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def knf_fbank(samples: np.ndarray, rate: int, num_bins: int) -> np.ndarray:
@@ -40,7 +44,7 @@ def main() -> None:
     import torch
 
     from asrdistill.features.fbank import FbankConfig, compute_fbank
-    from asrdistill.features.testsignal import speech_like
+    from testsignal import speech_like
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=120.0, help="total audio (default 120)")

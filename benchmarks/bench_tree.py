@@ -18,6 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from asrdistill.tree import TreeStats, build_tree, make_questions, make_roots  # noqa: E402
+from asrdistill.tree.kaldi_io import to_context_dependency  # noqa: E402
 
 
 def synthetic_corpus(num_frames: int, num_speech: int = 40, dim: int = 39, seed: int = 0,
@@ -98,7 +99,7 @@ def main() -> None:
               f"(split {info['seconds_split']:.1f}s) = {s / mf:.2f} s per million frames; "
               f"objf/frame {info['objf_per_frame']:.3f}")
         t = time.time()
-        cd = tree.to_context_dependency()
+        cd = to_context_dependency(tree)
         print(f"  serialise+load into kaldi_hmm_gmm {time.time() - t:.2f}s, num_pdfs {cd.num_pdfs}")
 
 

@@ -11,7 +11,7 @@ from asrdistill.align.boundaries import (alignments_to_segments, equal_alignment
                                          score_boundaries)
 from asrdistill.hmm.cepstra import GmmFeatures, add_deltas
 from asrdistill.hmm.model import GmmHmm
-from asrdistill.align.toy import make_toy_corpus
+from toy_corpus import make_toy_corpus
 from asrdistill.align.train import GmmTrainConfig, align_data, train_mono, train_tri, tri_config
 from asrdistill.errors import UserFacingError
 from asrdistill.features.store import FrameStore

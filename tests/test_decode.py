@@ -13,7 +13,7 @@ import pytest
 kaldifst = pytest.importorskip("kaldifst")
 khg = pytest.importorskip("kaldi_hmm_gmm")
 
-from asrdistill.align.toy import TOY_LEXICON, write_dict_dir  # noqa: E402
+from toy_corpus import TOY_LEXICON, write_dict_dir  # noqa: E402
 from asrdistill.decode import (DecodeOptions, compute_wer, decode, expand_to_transition_ids,  # noqa: E402
                                make_hclg, score_files, sweep_decode)
 from asrdistill.decode.graph import load_graph_info  # noqa: E402

@@ -1,4 +1,5 @@
-"""Distillation: loss gradients (paper Sec. 2.1), soft-target definition, top-k cache, student training."""
+"""Distillation: loss gradients (paper Sec. 2.1), soft-target definition, student training (the teacher cache
+is tested in test_teacher_cache.py)."""
 from __future__ import annotations
 
 import json
@@ -8,14 +9,13 @@ import torch
 
 from asrdistill.distill.loss import (distillation_loss, ensemble_soft_targets, logit_matching_loss,
                                      soft_cross_entropy, zero_mean_teacher_logits)
-from asrdistill.distill.teacher import CachedTeacher, OnTheFlyTeacher, build_teacher_cache, dense_from_topk
 from asrdistill.distill.train import DistillConfig, train_student
 from asrdistill.errors import UserFacingError
 from asrdistill.nnet.data import load_frame_dataset
 from asrdistill.nnet.ensemble import Ensemble, load_ensemble
 from asrdistill.nnet.evaluate import evaluate_frames
 from asrdistill.nnet.model import build_model
-from asrdistill.nnet.toydata import write_toy_dirs
+from toy_frames import write_toy_dirs
 from asrdistill.nnet.train import train_model
 
 from nnet_common import NUM_PDFS, SMALL, quiet  # noqa: E402  (tests/ is on sys.path)
@@ -76,22 +76,6 @@ def test_soft_targets_are_mean_of_member_softmaxes():
     assert torch.allclose(zm, (z - z.mean(-1, keepdim=True)).mean(0))
 
 
-def test_dense_from_topk():
-    torch.manual_seed(3)
-    C = 50
-    p = torch.softmax(torch.randn(8, C) * 3, -1)
-    errs = []
-    for k in (1, 5, 20, C):
-        lp, ind = torch.log(p).topk(k, -1)
-        d = dense_from_topk(ind, lp, C)
-        assert torch.allclose(d.sum(-1), torch.ones(8), atol=1e-5)
-        assert torch.allclose(d.gather(1, ind), p.gather(1, ind))
-        r = dense_from_topk(ind, lp, C, "renormalize")
-        assert torch.allclose(r.sum(-1), torch.ones(8), atol=1e-5) and (r > 0).sum(-1).max() == k
-        errs.append(0.5 * (d - p).abs().sum(-1).mean().item())
-    assert errs[0] > errs[1] > errs[2] and errs[3] < 1e-6
-
-
 # -- teacher / student on toy data -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
@@ -107,29 +91,6 @@ def toy(tmp_path_factory):
     return root, train, dev, teachers
 
 
-def test_cache_approaches_exact_soft_targets(toy, tmp_path):
-    root, train, dev, teachers = toy
-    ens = load_ensemble(teachers)
-    exact = OnTheFlyTeacher(ens)
-    rows = torch.arange(0, len(train), 7)
-    x = train.splicer(SMALL.left, SMALL.right)(train.frames, rows)
-    T = 5.0
-    p = exact.soft_targets(x, rows, T)
-    assert torch.allclose(p, torch.softmax(ens.member_logits(x) / T, -1).mean(0), atol=1e-6)
-    errs = []
-    for k in (2, 8, NUM_PDFS):
-        cache = build_teacher_cache(ens, train, tmp_path / f"k{k}", T, k)
-        ct = CachedTeacher(cache, train, T)
-        errs.append(0.5 * (ct.soft_targets(None, rows, T) - p).abs().sum(-1).mean().item())
-    assert errs[0] > errs[1] > errs[2] and errs[2] < 2e-3  # float16 log-probs only
-    info = json.loads((tmp_path / "k8" / "cache.json").read_text())
-    assert info["k"] == 8 and info["num_frames"] == len(train)
-    with pytest.raises(UserFacingError):  # built for another temperature
-        CachedTeacher(tmp_path / "k8", train, temperature=2.0)
-    with pytest.raises(UserFacingError):  # built for other data
-        CachedTeacher(tmp_path / "k8", train.subset(0.5))
-
-
 def test_distilled_student_learns(toy, tmp_path):
     root, train, dev, teachers = toy
     ens = Ensemble([build_model(SMALL)]).eval()  # scored below for chance level
@@ -142,34 +103,31 @@ def test_distilled_student_learns(toy, tmp_path):
     assert d["distill"]["hard_weight"] == 0.5 and len(d["teachers"]) == 2
 
 
-def test_cached_teacher_with_full_k_matches_on_the_fly(toy, tmp_path):
+def test_cached_teacher_gives_the_on_the_fly_student(toy, tmp_path):
     root, train, dev, teachers = toy
     cfg = quiet(max_epochs=1, seed=5)
     a = train_student(teachers, train, dev, tmp_path / "a", cfg, DistillConfig(temperature=5.0))
-    b = train_student(teachers, train, dev, tmp_path / "b", cfg,
-                      DistillConfig(temperature=5.0, teacher_mode="cache", topk=NUM_PDFS))
-    c = train_student(teachers, train, dev, tmp_path / "c", cfg,
-                      DistillConfig(temperature=5.0, teacher_mode="cache", topk=2))
+    b = train_student(teachers, train, dev, tmp_path / "b", cfg, DistillConfig(temperature=5.0, teacher_mode="cache"))
     da = a.history[1]["dev_ce"]
-    assert b.history[1]["dev_ce"] == pytest.approx(da, rel=1e-3)
-    assert abs(c.history[1]["dev_ce"] - da) > abs(b.history[1]["dev_ce"] - da)
+    assert b.history[1]["dev_ce"] == pytest.approx(da, rel=1e-2)
+    assert b.history[1]["dev_ce"] != da  # 8-bit logits: close, not identical
     assert (tmp_path / "b" / "teacher_cache" / "cache.json").is_file()
 
 
 def test_logit_matching_and_soft_regulariser_config(toy, tmp_path):
     root, train, dev, teachers = toy
     small = train.subset(0.1, seed=0)
-    res = train_student(teachers, train, dev, tmp_path / "lm", quiet(max_epochs=2),
+    res = train_student(teachers, train, dev, tmp_path / "lm", quiet(max_epochs=2, seed=5),
                         DistillConfig(loss="logits", hard_weight=0.0))
     assert res.history[res.best_epoch]["dev_acc"] > 0.3, res.history
     # Table 5: a small subset, hard targets only with early stopping vs soft targets from the full-data
     # teacher: the soft targets regularise (lower dev CE) on this toy task
-    cfg = quiet(max_epochs=30, schedule="constant", early_stop_patience=3)
+    cfg = quiet(max_epochs=30, schedule="constant", early_stop_patience=3, seed=5)
     hard = train_model(SMALL, small, dev, tmp_path / "hard", cfg)
     soft = train_student(teachers[:1], small, dev, tmp_path / "soft", cfg, DistillConfig(temperature=2.0))
     assert soft.history[soft.best_epoch]["dev_ce"] < hard.history[hard.best_epoch]["dev_ce"] - 0.2
     with pytest.raises(UserFacingError):
-        DistillConfig(loss="logits", teacher_mode="cache").check()
+        DistillConfig(priors="alignment").check()
 
 
 def test_distill_cli(toy, tmp_path, capsys):
@@ -179,6 +137,8 @@ def test_distill_cli(toy, tmp_path, capsys):
     rc = main(["distill", "--teacher", str(teachers[0]), "--teacher", str(teachers[1]), "-T", "2",
                "--feats", str(root / "ftr"), "--ali", str(root / "atr"), "--dev-feats", str(root / "fdv"),
                "--dev-ali", str(root / "adv"), "--out", str(tmp_path / "s"), "--max-epochs", "1",
-               "--threads", "1", "--device", "cpu", "--no-tensorboard", "--teacher-mode", "cache", "--topk", "4"])
+               "--threads", "1", "--device", "cpu", "--no-tensorboard", "--teacher-mode", "cache", "--topk", "4",
+               "--cache-dir", str(tmp_path / "cache")])
     assert rc == 0 and (tmp_path / "s" / "final.mdl").is_file()
     assert "dev frame acc" in capsys.readouterr().out
+    assert (tmp_path / "cache" / "check.json").is_file()  # built by distill when absent, as its own step

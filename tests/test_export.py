@@ -201,7 +201,7 @@ def _mel_centres(num_bins=40, low=20.0, high=RATE / 2):
 class ToySystem:
     def __init__(self, root):
         from asrdistill.hmm.model import GmmHmm
-        from asrdistill.align.toy import write_dict_dir
+        from toy_corpus import write_dict_dir
         from asrdistill.decode import make_hclg
         from asrdistill.lang import prepare_lang
         from asrdistill.lm import arpa_to_G, estimate_kneser_ney

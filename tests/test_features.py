@@ -16,7 +16,7 @@ from asrdistill.features.cmvn import apply_cmvn, cmvn_stats
 from asrdistill.features.extract import compute_features
 from asrdistill.features.fbank import FbankConfig, compute_fbank
 from asrdistill.features.store import FrameStore
-from asrdistill.features.testsignal import speech_like
+from testsignal import speech_like
 
 
 def knf_fbank(samples: np.ndarray, rate: int, num_bins: int = 40) -> np.ndarray:

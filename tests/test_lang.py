@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from asrdistill.align.toy import TOY_LEXICON, write_dict_dir
+from toy_corpus import TOY_LEXICON, write_dict_dir
 from asrdistill.errors import DataDirError
 from asrdistill.lang import load_lang, prepare_lang, transcripts_to_ids
 from asrdistill.lang.prepare import pronunciation_disambig

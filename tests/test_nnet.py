@@ -13,7 +13,7 @@ from asrdistill.nnet.data import load_frame_dataset
 from asrdistill.nnet.ensemble import combine_log_probs, load_ensemble
 from asrdistill.nnet.evaluate import evaluate_frames, score_frames
 from asrdistill.nnet.model import DnnConfig, build_model, load_model, log_prior_from_counts, save_model
-from asrdistill.nnet.toydata import write_toy_dirs
+from toy_frames import write_toy_dirs
 from asrdistill.nnet.train import Newbob, train_model
 
 from nnet_common import NUM_PDFS, SMALL, quiet  # noqa: E402  (tests/ is on sys.path)

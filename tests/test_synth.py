@@ -79,7 +79,7 @@ def test_default_speakers_split_16_6_6_gender_balanced_with_unheard_voices() -> 
     train_voices = {s.voice for s in speakers if s.split == "train"}
     held = [s.voice for s in speakers if s.split != "train"]
     assert len(set(held)) == len(held) == 12 and not train_voices & set(held)
-    from asrdistill.data.synth.espeak import Espeak
+    from asrdistill.lang.espeak import Espeak
 
     with Espeak() as es:
         for s in speakers:  # every variant exists in the bundled espeak-ng data

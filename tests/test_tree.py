@@ -10,7 +10,8 @@ import pytest
 from asrdistill.tree import (Root, TreeStats, Tree, build_tree, gauss_objf, make_questions, make_roots,
                              read_tree, write_tree)
 from asrdistill.tree.build import _cluster_bottom_up, _Splitter, parse_roots
-from asrdistill.tree.kaldi_io import from_context_dependency
+from asrdistill.tree.kaldi_io import (context_dependency_from_bytes, context_dependency_to_bytes, from_context_dependency,
+                                     to_context_dependency)
 from asrdistill.tree.questions import Questions
 
 kaldi_hmm_gmm = pytest.importorskip("kaldi_hmm_gmm")
@@ -240,7 +241,7 @@ def test_cluster_bottom_up_merges_closest_first():
 # ----------------------------------------------------------------------------------------- Kaldi I/O
 def test_kaldi_context_dependency_agrees_on_every_context(built):
     tree = built[4]
-    cd = tree.to_context_dependency()
+    cd = to_context_dependency(tree)
     assert cd.context_width == 3 and cd.central_position == 1
     assert cd.num_pdfs == tree.num_pdfs
     ctx = all_contexts()
@@ -255,9 +256,9 @@ def test_kaldi_context_dependency_agrees_on_every_context(built):
 
 def test_binary_roundtrip_and_file(built, tmp_path):
     tree = built[4]
-    data = tree.to_kaldi_binary()
-    back = Tree.from_kaldi_binary(data)
-    assert back.to_kaldi_binary() == data
+    data = context_dependency_to_bytes(tree)
+    back = context_dependency_from_bytes(data)
+    assert context_dependency_to_bytes(back) == data
     ctx = all_contexts()
     np.testing.assert_array_equal(back.compute_array(*ctx.T), tree.compute_array(*ctx.T))
     write_tree(tmp_path / "tree", tree)
@@ -265,7 +266,7 @@ def test_binary_roundtrip_and_file(built, tmp_path):
     assert raw[:2] == b"\0B" and raw[2:] == data
     np.testing.assert_array_equal(read_tree(tmp_path / "tree").compute_array(*ctx.T), tree.compute_array(*ctx.T))
     # Kaldi's own writer produces the same file from the loaded ContextDependency
-    cd = tree.to_context_dependency()
+    cd = to_context_dependency(tree)
     cd.write(True, str(tmp_path / "tree.kaldi"))
     assert (tmp_path / "tree.kaldi").read_bytes() == raw
 
@@ -279,17 +280,17 @@ def test_reads_kaldi_written_monophone_tree(tmp_path):
     for phone, n in ((1, 3), (2, 3), (3, 5)):
         for p in range(n):
             assert tree.compute(0, phone, 0, p) == cd.compute([phone], p)[1]
-    assert from_context_dependency(cd).to_kaldi_binary() == tree.to_kaldi_binary()
+    assert context_dependency_to_bytes(from_context_dependency(cd)) == context_dependency_to_bytes(tree)
 
 
 def test_bad_tree_bytes_raise_user_facing_error():
     from asrdistill.errors import UserFacingError
 
-    data = Tree(built_tree_small()).to_kaldi_binary()
+    data = context_dependency_to_bytes(Tree(built_tree_small()))
     with pytest.raises(UserFacingError):
-        Tree.from_kaldi_binary(data[:-10])
+        context_dependency_from_bytes(data[:-10])
     with pytest.raises(UserFacingError):
-        Tree.from_kaldi_binary(b"Nonsense " + data)
+        context_dependency_from_bytes(b"Nonsense " + data)
 
 
 def built_tree_small():
@@ -317,7 +318,7 @@ def test_tree_works_in_kaldi_transition_model(built):
     tree = built[4]
     topo = kaldi_hmm_gmm.HmmTopology()
     topo.read(_topology_text(PHONES[:-1], [SIL]))
-    tm = kaldi_hmm_gmm.TransitionModel(ctx_dep=tree.to_context_dependency(), hmm_topo=topo)
+    tm = kaldi_hmm_gmm.TransitionModel(ctx_dep=to_context_dependency(tree), hmm_topo=topo)
     assert tm.num_pdfs == tree.num_pdfs
     pdfs = set(np.asarray(tm.transition_id_to_pdf_array()).tolist()[1:])
     assert pdfs == set(range(tree.num_pdfs))

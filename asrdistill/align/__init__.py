@@ -6,7 +6,6 @@ Modules:
   train       -- monophone and triphone training, tree statistics, convert-ali, align_data
   alidir      -- alignment dirs (ali/pdf ark+scp, pdf_counts.txt, num_pdfs), importing your own alignments
   boundaries  -- phone-boundary accuracy against ground-truth phones.ctm
-  toy         -- a tiny synthetic corpus with known boundaries (tests)
 """
 from asrdistill.align.alidir import AlignmentDir, import_pdf_alignments, read_alignment_dir, write_alignment_dir
 from asrdistill.align.boundaries import (alignments_to_segments, boundary_table, read_ctm, score_alignment_dir,

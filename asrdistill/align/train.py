@@ -361,6 +361,7 @@ def train_tri(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, li
     import kaldi_hmm_gmm as khg
 
     from asrdistill.tree import Root, build_tree, make_questions
+    from asrdistill.tree.kaldi_io import to_context_dependency
     cfg = cfg or tri_config()
     report = TrainReport()
     feat_dir = str(feat_dir)
@@ -376,7 +377,7 @@ def train_tri(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, li
     report.stages["tree_splitting"] = float((tree_info or {}).get("seconds_split", 0.0))  # timings: not in the model
     log.info("tree: %d pdfs", tree.num_pdfs)
     t0 = time.time()
-    ctx = tree.to_context_dependency()
+    ctx = to_context_dependency(tree)
     topo = lang.topology()
     tm = khg.TransitionModel(ctx_dep=ctx, hmm_topo=topo)
     counts, means, variances = tree.pdf_stats(stats)

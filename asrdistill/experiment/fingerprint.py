@@ -26,6 +26,7 @@ from asrdistill.errors import UserFacingError
 DATA_DIR_FILES = ("wav.scp", "segments", "text", "utt2spk", "spk2utt", "spk2gender", "reco2file_and_channel",
                   "utt2dur", "phones.ctm")
 _CHUNK = 1 << 20
+RECORD = ".done"   # the completion record of a step's output dir (see :mod:`.step`)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -86,10 +87,20 @@ def tree_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def read_record(directory: str | os.PathLike, name: str = RECORD) -> dict | None:
+    """The completion record of ``directory`` (a dict), ``{}`` for a bare marker, None if there is none."""
+    path = Path(directory) / name
+    if not path.is_file():
+        return None
+    try:
+        text = path.read_text()
+        return json.loads(text) if text.strip() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+
+
 def input_fingerprint(path: str | os.PathLike) -> str:
     """The fingerprint of one input file or directory (see the module docstring)."""
-    from asrdistill.experiment.step import read_record
-
     p = Path(path)
     if p.is_dir():
         record = read_record(p)

@@ -38,26 +38,13 @@ from typing import Any, Iterable, Mapping
 
 from asrdistill import __version__
 from asrdistill.errors import UserFacingError
-from asrdistill.experiment.fingerprint import input_fingerprint, sha256_file, step_fingerprint
+from asrdistill.experiment.fingerprint import RECORD, input_fingerprint, read_record, sha256_file, step_fingerprint
 from asrdistill.utils import get_logger, write_json_atomic
 
 log = get_logger(__name__)
 
-RECORD = ".done"
 STARTED = ".started"
 FORMAT = "asrdistill-step-1"
-
-
-def read_record(directory: str | os.PathLike, name: str = RECORD) -> dict | None:
-    """The completion record of ``directory`` (a dict), ``{}`` for a bare marker, None if there is none."""
-    path = Path(directory) / name
-    if not path.is_file():
-        return None
-    try:
-        text = path.read_text()
-        return json.loads(text) if text.strip() else {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
 
 
 def _describe(value: Any) -> str:

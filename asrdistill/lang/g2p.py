@@ -143,7 +143,7 @@ class EspeakG2P:
     """espeak-ng (en-us) pronunciations in ARPAbet with stress digits; a context manager (one espeak at a time)."""
 
     def __init__(self) -> None:
-        from asrdistill.data.synth.espeak import Espeak
+        from asrdistill.lang.espeak import Espeak
 
         self._es = Espeak()
         self._es.set_voice("en-us")

@@ -158,20 +158,5 @@ class Tree:
         variances = np.where(seen[:, None], np.maximum(sumsq / safe - (sums / safe) ** 2, floor), gvar)
         return counts, means, variances
 
-    # Kaldi I/O (see kaldi_io)
-    def to_kaldi_binary(self) -> bytes:
-        from asrdistill.tree.kaldi_io import context_dependency_to_bytes
-        return context_dependency_to_bytes(self)
-
-    @classmethod
-    def from_kaldi_binary(cls, data: bytes) -> "Tree":
-        from asrdistill.tree.kaldi_io import context_dependency_from_bytes
-        return context_dependency_from_bytes(data)
-
-    def to_context_dependency(self):
-        """The same tree as a ``kaldi_hmm_gmm.ContextDependency``."""
-        from asrdistill.tree.kaldi_io import to_context_dependency
-        return to_context_dependency(self)
-
     def __repr__(self) -> str:
         return f"Tree(N={self.context_width}, P={self.central_position}, num_pdfs={self.num_pdfs})"

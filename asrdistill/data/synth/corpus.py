@@ -246,7 +246,7 @@ def plan_utterances(opts: SynthOptions, speakers: list[Speaker], generator,
 
 def _espeak():
     """A fresh espeak-ng instance (see :mod:`.espeak`: output must not depend on history)."""
-    from asrdistill.data.synth.espeak import Espeak
+    from asrdistill.lang.espeak import Espeak
 
     return Espeak()
 
