@@ -347,7 +347,9 @@ def run_pass(model: Any, feat_dir: str, utts: Sequence[str], cfg: PassConfig, *,
     # float sums in another grouping or order would differ in the last bits, and so would every model after.
     num_chunks = max(1, min(MAX_CHUNKS, len(utts) // MIN_CHUNK_UTTS))
     chunks = [utts[i::num_chunks] for i in range(num_chunks)] if utts else []
-    jobs = [_Job(str(feat_dir), str(lexicon_fst) if lexicon_fst else "", list(disambig),
+    # absolute paths: a cluster worker runs in a directory of its own
+    jobs = [_Job(str(Path(feat_dir).absolute()), str(Path(lexicon_fst).absolute()) if lexicon_fst else "",
+                 list(disambig),
                  list(silence_phones), chunk,
                  [transcripts[u] for u in chunk] if transcripts is not None else None,
                  [fixed[u] for u in chunk] if fixed is not None else None, cfg) for chunk in chunks]
