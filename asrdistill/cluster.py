@@ -1,11 +1,11 @@
-"""The per-utterance stages on a Dask cluster: :class:`DaskExecutor` (``--scheduler ADDRESS``).
+"""The per-utterance stages on a Dask cluster (``--scheduler ADDRESS``): :class:`DaskBackend`, the Dask side of
+:class:`asrdistill.parallel.ClusterExecutor` (which keeps the jobs in order; this module only talks to Dask).
 
 Dask distributed is an optional dependency (``dask``, ``distributed`` in tools/requirements.txt), imported
 only here and only when a scheduler is given. The scheduler and its workers are started outside asrdistill:
-by hand (``dask scheduler``, ``dask worker``), or by dask-jobqueue on Slurm/PBS/SGE/LSF, or by
-dask-kubernetes (see docs/cluster.md). Every command that takes ``--scheduler`` connects as a client,
-submits its jobs and gets the results back in job order (:func:`asrdistill.parallel.ordered_results`),
-so its outputs are identical to those of the local executor.
+by hand (``dask scheduler``, ``dask worker``), by dask-jobqueue on Slurm/PBS/SGE/LSF, or by dask-kubernetes
+(see docs/cluster.md). Every command that takes ``--scheduler`` connects as a client, submits its jobs and
+gets the results back in job order, so its outputs are identical to those of the local executor.
 
 What workers need: the same Python environment (asrdistill and the pinned stack importable) and the same
 files at the same paths as the command (a shared filesystem): jobs carry paths, not data. Start workers
@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
 from asrdistill.errors import UserFacingError
-from asrdistill.parallel import AHEAD, ordered_results
 
 _CLIENTS: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -60,45 +59,36 @@ def connect(scheduler: str, timeout: float | None = None):
         return client
 
 
-class DaskExecutor:
-    """The workers of a Dask scheduler, behind :class:`asrdistill.parallel.Executor`.
+class DaskBackend:
+    """Jobs on the workers of a Dask scheduler. ``scheduler``: an address or scheduler file (see
+    :func:`connect`) or a ``distributed.Client``."""
 
-    ``scheduler``: an address or scheduler file (see :func:`connect`) or a ``distributed.Client``.
-    ``nj`` is the number of worker threads when the executor is made; each :meth:`map` keeps ``ahead``
-    jobs per worker thread in flight (at least ``ahead``, so a cluster whose workers are still starting,
-    as under dask-jobqueue, is waited for rather than an error).
-    """
+    def __init__(self, scheduler: Any, timeout: float | None = None):
+        self._distributed = _distributed()
+        self.client = scheduler if isinstance(scheduler, self._distributed.Client) else connect(scheduler, timeout)
 
-    def __init__(self, scheduler: Any, ahead: int = AHEAD, timeout: float | None = None):
-        distributed = _distributed()
-        self.client = scheduler if isinstance(scheduler, distributed.Client) else connect(scheduler, timeout)
-        self.ahead = max(1, int(ahead))
-        self.nj = self._threads()
-
-    def _threads(self) -> int:
+    def threads(self) -> int:
+        """Worker threads now connected (at least 1)."""
         return max(1, sum(self.client.nthreads().values()))
 
-    def map(self, fn: Callable[..., Any], jobs: Iterable[Any], shared: Any = None) -> Iterator[Any]:
-        distributed = _distributed()
-        client = self.client
-        # a one-element list: scatter would spread a tuple or dict element-wise. Not broadcast: a worker
-        # fetches it (once) when it first needs it, so workers that join later get it too.
-        held = client.scatter([shared], hash=False)[0] if shared is not None else None
-        name = getattr(fn, "__name__", "job")
+    def share(self, obj: Any):
+        """A handle on ``obj`` stored on the cluster; a worker fetches it once, when it first needs it (not
+        broadcast: workers that join later get it too). A one-element list: scatter spreads a tuple or dict
+        element-wise."""
+        return self.client.scatter([obj], hash=False)[0]
 
-        def submit(job):
-            args = (job,) if held is None else (job, held)
-            return client.submit(fn, *args, pure=False)
+    def release(self, handle: Any) -> None:
+        handle.release()
 
-        def result(fut):
-            try:
-                return fut.result()
-            except distributed.KilledWorker as err:
-                raise UserFacingError(f"Dask workers died running {name} ({err}): out of memory? See the "
-                                      "workers' logs") from None
+    def submit(self, fn: Callable[..., Any], *args: Any):
+        return self.client.submit(fn, *args, pure=False)
 
+    def result(self, fut: Any) -> Any:
         try:
-            yield from ordered_results(submit, result, lambda f: f.cancel(), jobs, self._threads() * self.ahead)
-        finally:
-            if held is not None:
-                held.release()
+            return fut.result()
+        except self._distributed.KilledWorker as err:
+            raise UserFacingError(f"Dask workers died running a job ({err}): out of memory? See the workers' "
+                                  "logs") from None
+
+    def cancel(self, fut: Any) -> None:
+        fut.cancel()

@@ -12,9 +12,9 @@ network) is kept per worker with :func:`worker_state`, under a key that names wh
 the same job function works in this process, in a local process pool and on a cluster worker.
 
 * :class:`LocalExecutor`: ``nj`` local worker processes (``nj=1``: in this process). Today's behaviour.
-* :class:`asrdistill.cluster.DaskExecutor`: the workers of a Dask scheduler (``--scheduler ADDRESS``);
-  Dask itself reaches Slurm, PBS, SGE, LSF and Kubernetes (dask-jobqueue, dask-kubernetes). Imported only
-  when a scheduler is given.
+* :class:`ClusterExecutor` over :class:`asrdistill.cluster.DaskBackend`: the workers of a Dask scheduler
+  (``--scheduler ADDRESS``); Dask itself reaches Slurm, PBS, SGE, LSF and Kubernetes (dask-jobqueue,
+  dask-kubernetes). Dask is imported only when a scheduler is given.
 
 :func:`make_executor` picks one from the ``--nj`` / ``--scheduler`` options. A job function must be a
 module-level function of an importable module; its jobs and results must pickle. Cluster workers read and
@@ -153,14 +153,43 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+class ClusterExecutor:
+    """An :class:`Executor` over a cluster backend (:class:`asrdistill.cluster.DaskBackend`: ``threads()``,
+    ``share(obj)``, ``submit(fn, *args)``, ``result(fut)``, ``cancel(fut)``, ``release(handle)``).
+
+    ``nj`` is the number of worker threads when the executor is made; each :meth:`map` keeps ``ahead`` jobs per
+    worker thread in flight (at least ``ahead``: a cluster whose workers are still starting, as under
+    dask-jobqueue, is waited for). The shared object is sent once and released when the map ends.
+    """
+
+    def __init__(self, backend: Any, ahead: int = AHEAD):
+        self.backend = backend
+        self.ahead = max(1, int(ahead))
+        self.nj = backend.threads()
+
+    def map(self, fn: Callable[..., Any], jobs: Iterable[Any], shared: Any = None) -> Iterator[Any]:
+        b = self.backend
+        held = b.share(shared) if shared is not None else None
+
+        def submit(job):
+            return b.submit(fn, job) if held is None else b.submit(fn, job, held)
+
+        try:
+            yield from ordered_results(submit, b.result, b.cancel, jobs, b.threads() * self.ahead)
+        finally:
+            if held is not None:
+                b.release(held)
+
+
 def make_executor(nj: int = 1, scheduler: Any = None, **local_options: Any) -> Executor:
     """The executor for ``--nj`` / ``--scheduler``: the workers of the Dask scheduler at ``scheduler`` (an
     address such as ``tcp://host:8786``, a scheduler file, or a ``distributed.Client``) when given, else a
-    :class:`LocalExecutor` of ``nj`` processes built with ``local_options`` (the stage's start method)."""
+    :class:`LocalExecutor` of ``nj`` processes built with ``local_options`` (the stage's start method and
+    look-ahead; ``ahead`` also applies to the cluster)."""
     if scheduler:
-        from asrdistill.cluster import DaskExecutor  # optional dependency, imported only when asked for
+        from asrdistill.cluster import DaskBackend  # Dask is imported only when a scheduler is given
 
-        return DaskExecutor(scheduler)
+        return ClusterExecutor(DaskBackend(scheduler), ahead=local_options.get("ahead", AHEAD))
     return LocalExecutor(nj, **local_options)
 
 

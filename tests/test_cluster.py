@@ -61,12 +61,12 @@ def test_local_worker_error_and_death():
 
 def test_dask_executor_order_errors_and_connection(scheduler):
     ex = make_executor(1, scheduler)
-    assert type(ex).__name__ == "DaskExecutor" and ex.nj == 2
+    assert type(ex).__name__ == "ClusterExecutor" and ex.nj == 2
     assert list(ex.map(pow, range(30), shared=2)) == [i ** 2 for i in range(30)]
     with pytest.raises(ValueError, match="'x'"):
         list(ex.map(int, ["1", "x", "3"]))
     from asrdistill.cluster import connect
-    assert connect(scheduler) is ex.client  # one connection per scheduler, reused by every pass
+    assert connect(scheduler) is ex.backend.client  # one connection per scheduler, reused by every pass
     with pytest.raises(UserFacingError, match="cannot connect"):
         connect("tcp://127.0.0.1:9", timeout=1)
 
