@@ -28,7 +28,7 @@ from asrdistill.distill.loss import ensemble_soft_targets, zero_mean_teacher_log
 from asrdistill.errors import UserFacingError
 from asrdistill.nnet.data import FrameDataset
 from asrdistill.nnet.ensemble import Ensemble
-from asrdistill.nnet.evaluate import autocast_context
+from asrdistill.nnet.device import autocast_context
 from asrdistill.utils import get_logger
 
 log = get_logger(__name__)
@@ -123,3 +123,44 @@ def build_teacher_cache(ensemble: Ensemble, data: FrameDataset, cache_dir: str |
     :func:`asrdistill.distill.cache.build_cache`."""
     return build_cache(ensemble, data, cache_dir, members, encoding, batch_size, feats, ali, progress)
 
+
+
+def make_teacher_cache(teacher_models: Sequence[str | os.PathLike], feats: str | os.PathLike,
+                       ali: str | os.PathLike, out_dir: str | os.PathLike, config=None,
+                       device: str | torch.device = "auto", progress: bool = True) -> dict:
+    """Load the members and the training set (``feats`` + ``ali``), write the cache to ``out_dir`` and, unless
+    ``config.check_frames`` is 0, its measured distance from the exact teacher to ``<out_dir>/check.json``.
+
+    ``config`` is a :class:`~asrdistill.distill.config.TeacherCacheConfig`. Returns the check (or ``{}``).
+    """
+    from asrdistill.distill.cache import check_cache, data_fingerprints
+    from asrdistill.distill.config import TeacherCacheConfig
+    from asrdistill.nnet.config import member_files
+    from asrdistill.nnet.data import load_frame_dataset
+    from asrdistill.nnet.device import resolve_device
+    from asrdistill.nnet.ensemble import load_ensemble
+    from asrdistill.utils import write_json_atomic
+
+    config = config or TeacherCacheConfig()
+    temperatures = config.temperatures()
+    dev = resolve_device(device)
+    files = [str(f) for f in member_files(teacher_models)]
+    ensemble = load_ensemble(files, device=dev)
+    data = load_frame_dataset(feats, ali, num_pdfs=ensemble.config.num_pdfs).to(dev)
+    build_cache(ensemble, data, out_dir, files, config.encoding, config.batch_size, feats, ali, progress)
+    if not config.check_frames:
+        return {}
+    cached = CachedTeacher(out_dir, data, files, fingerprints=data_fingerprints(feats, ali)).to(dev)
+    report = check_cache(cached, OnTheFlyTeacher(ensemble), data, temperatures, config.check_frames,
+                         config.check_seed, config.batch_size)
+    write_json_atomic(Path(out_dir) / "check.json", report)
+    log_check(out_dir, report)
+    return report
+
+
+def log_check(where, report: dict) -> None:
+    for t, entry in report.get("temperature", {}).items():
+        a = entry.get("arithmetic", {})
+        log.info("%s: T=%s arithmetic mean KL %.2e, mean TV %.2e (max %.2e) over %d frames%s", where, t,
+                 a.get("kl_mean", float("nan")), a.get("tv_mean", float("nan")), a.get("tv_max", float("nan")),
+                 report.get("frames", 0), "" if a.get("within_tolerance", True) else "  ** beyond tolerance **")
