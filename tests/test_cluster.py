@@ -180,3 +180,29 @@ def test_decoding_on_dask_gives_identical_hypotheses(scheduler, tmp_path):
         assert re.text() == lo.text()
         assert {u: (r.words, r.likelihood, r.ok) for u, r in re.utts.items()} == \
                {u: (r.words, r.likelihood, r.ok) for u, r in lo.utts.items()}
+
+
+# -- the option ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command,argv", [
+    ("compute_feats", ["compute-feats", "D", "F"]),
+    ("train_mono", ["train-mono", "D", "F", "L", "E"]),
+    ("train_tri", ["train-tri", "D", "F", "L", "A", "E"]),
+    ("align", ["align", "D", "F", "L", "M", "O"]),
+    ("decode", ["decode", "--graph", "G", "--model", "M", "--out", "O", "--feats", "F"]),
+])
+def test_scheduler_option_never_enters_fingerprints(command, argv):
+    import argparse
+    import importlib
+
+    from asrdistill.commands import NON_SEMANTIC
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(f"asrdistill.commands.{command}").register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([*argv, "--scheduler", "tcp://head:8786"])
+    assert args.scheduler == "tcp://head:8786" and "scheduler" in NON_SEMANTIC
+    if command.startswith("train"):
+        from asrdistill.align.train import GmmTrainConfig
+        from asrdistill.commands.train_mono import train_config_from_args
+        cfg = train_config_from_args(args, GmmTrainConfig())
+        assert cfg.scheduler == "tcp://head:8786" and "scheduler" not in cfg.model_options()
