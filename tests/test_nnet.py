@@ -155,6 +155,10 @@ def test_newbob_schedule():
     assert s.step(2, 4.99) and s.halving and s.lr == 0.5             # < 1%: start halving
     assert not s.step(3, 6.0) and s.lr == 0.5 and s.stopped           # worse while halving: stop
     assert s.best_epoch == 2 and s.best_loss == 4.99
+    f = Newbob(lr=1.0, start_halving_epoch=2)
+    f.start(10.0)
+    f.step(1, 5.0), f.step(2, 2.5)
+    assert f.halving and f.lr == 0.5 and not f.stopped  # halves after epoch 2 although dev improved by half
     e = Newbob(lr=1.0, schedule="constant", early_stop_patience=2)
     e.start(10.0)
     e.step(1, 9.0), e.step(2, 9.5)
@@ -163,13 +167,71 @@ def test_newbob_schedule():
     assert e.stopped and e.best_epoch == 1 and e.lr == 1.0
 
 
+class _WrongTargets:
+    """CE against the next pdf instead of the aligned one once ``wrong`` is set: dev CE gets worse."""
+
+    def __init__(self, wrong: bool = False):
+        self.wrong = wrong
+
+    def __call__(self, logits, x, targets, rows):
+        return torch.nn.functional.cross_entropy(logits, (targets + 1) % NUM_PDFS if self.wrong else targets)
+
+
+def test_newbob_halves_and_stops(toy, tmp_path):
+    _, train, dev = toy
+    res = train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=30, learning_rate=0.1))
+    lrs = [h["lr"] for h in res.history[1:]]
+    first_halved = next(i for i, lr in enumerate(lrs) if lr < 0.1)  # halving triggered ...
+    assert all(b == a / 2 for a, b in zip(lrs[first_halved - 1:], lrs[first_halved:]))  # ... every epoch after
+    hist = json.loads((tmp_path / "exp" / "history.json").read_text())
+    assert "relative dev improvement" in hist["stop_reason"] and len(lrs) < 30  # ... and stopped training
+    assert [h["lr"] for h in hist["history"]] == [0.1] + lrs and all("dev_acc" in h for h in hist["history"])
+    # a forced start of halving anneals from that epoch on, however much dev still improves
+    res = train_model(SMALL, train, dev, tmp_path / "forced",
+                      quiet(max_epochs=4, learning_rate=0.02, start_halving_epoch=2))
+    assert [h["lr"] for h in res.history[1:]] == [0.02, 0.02, 0.01, 0.005]
+
+
 def test_newbob_rejects_worse_epoch(toy, tmp_path):
     _, train, dev = toy
-    # a huge learning rate makes epochs worse: they are rejected and the best model is kept
-    res = train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=3, learning_rate=50.0, momentum=0.0))
-    assert any(not h["accepted"] for h in res.history[1:])
-    best_ce = min(h["dev_ce"] for h in res.history)
-    assert evaluate_frames(res.model, dev)["ce"] == pytest.approx(best_ce, rel=1e-5)
+    objective = _WrongTargets()
+
+    def go_wrong(epoch, record):
+        objective.wrong = True  # from epoch 2 on, every epoch makes dev worse
+
+    res = train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=6), objective=objective,
+                      on_epoch_end=go_wrong)
+    assert [h["accepted"] for h in res.history] == [True, True, False, False]
+    assert [h["lr"] for h in res.history] == [0.02, 0.02, 0.02, 0.01]  # rejection -> halving -> stop
+    assert res.best_epoch == 1
+    assert evaluate_frames(res.model, dev)["ce"] == pytest.approx(res.history[1]["dev_ce"], rel=1e-6)
+
+
+def test_failed_runs_write_no_model(toy, tmp_path):
+    _, train, dev = toy
+    trained = train_model(SMALL, train, dev, tmp_path / "good", quiet(max_epochs=2)).model
+    with pytest.raises(UserFacingError, match="every epoch was rejected"):  # wrong targets from a trained model
+        train_model(trained, train, dev, tmp_path / "rej", quiet(max_epochs=2), objective=_WrongTargets(True))
+    with pytest.raises(UserFacingError, match="non-finite"):
+        train_model(SMALL, train, dev, tmp_path / "nan", quiet(max_epochs=2, learning_rate=50.0, momentum=0.0))
+    for d in ("rej", "nan"):
+        assert not (tmp_path / d / "final.mdl").exists() and not (tmp_path / d / ".done").exists()
+
+
+def test_resume_with_other_architecture(toy, tmp_path):
+    _, train, dev = toy
+
+    def stop(epoch, record):
+        raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=2), on_epoch_end=stop)
+    wider = dataclasses.replace(SMALL, hidden_dim=32)
+    with pytest.raises(UserFacingError, match=r"last\.pt.*another architecture.*hidden_dim"):
+        train_model(wider, train, dev, tmp_path / "exp", quiet(max_epochs=2))
+    train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=2))  # the same one resumes
+    with pytest.raises(UserFacingError, match=r"final\.mdl.*another architecture"):
+        train_model(wider, train, dev, tmp_path / "exp", quiet(max_epochs=2))
 
 
 def test_early_stopping_keeps_best(toy, tmp_path):

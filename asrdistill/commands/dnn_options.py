@@ -47,6 +47,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--schedule", choices=("newbob", "constant"), default=_TRAIN.schedule)
     g.add_argument("--start-halving-impr", type=float, default=_TRAIN.start_halving_impr)
     g.add_argument("--end-halving-impr", type=float, default=_TRAIN.end_halving_impr)
+    g.add_argument("--start-halving-epoch", type=int, metavar="EPOCH", default=_TRAIN.start_halving_epoch,
+                   help="halve the learning rate after this epoch even while dev still improves by more than "
+                        "--start-halving-impr (anneals within a small epoch budget)")
     g.add_argument("--early-stop", type=int, metavar="EPOCHS", default=_TRAIN.early_stop_patience,
                    help="stop after this many epochs without a better dev CE (keeps the best)")
     g.add_argument("--threads", type=int, help="torch CPU threads")
@@ -60,6 +63,7 @@ def train_config_from_args(args: argparse.Namespace) -> DnnTrainConfig:
                           optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
                           weight_decay=args.weight_decay, schedule=args.schedule,
                           start_halving_impr=args.start_halving_impr, end_halving_impr=args.end_halving_impr,
+                          start_halving_epoch=args.start_halving_epoch,
                           early_stop_patience=args.early_stop, seed=args.seed, num_threads=args.threads,
                           device=args.device, tensorboard=not args.no_tensorboard)
 

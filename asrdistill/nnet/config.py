@@ -76,6 +76,7 @@ class DnnTrainConfig(JsonConfig):
     halving_factor: float = 0.5
     start_halving_impr: float = 0.01
     end_halving_impr: float = 0.001
+    start_halving_epoch: int | None = None  # halve after this epoch even if dev still improves a lot
     reject_worse: bool = True
     early_stop_patience: int | None = None
     seed: int = 0

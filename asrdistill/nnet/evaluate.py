@@ -20,12 +20,13 @@ from asrdistill.nnet.ensemble import COMBINE_METHODS, Ensemble, load_ensemble
 
 
 @torch.no_grad()
-def evaluate_frames(scorer, data: FrameDataset, batch_size: int = 4096,
-                    log_probs_fn: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
-    """``{"frame_acc", "ce", "frames"}`` of ``scorer`` on ``data`` (on ``data``'s device).
+def frame_score_sums(scorer, data: FrameDataset, batch_size: int = 4096,
+                     log_probs_fn: Callable[[Tensor], Tensor] | None = None, start: int = 0,
+                     end: int | None = None) -> Tensor:
+    """float64 [3] on ``data``'s device: correct frames, summed CE and frames of rows ``[start, end)``.
 
-    ``scorer`` needs ``config.left``/``config.right``; ``log_probs_fn`` defaults to ``scorer.log_probs``.
-    The scorer is put in eval mode and restored afterwards.
+    Sums of disjoint row ranges add up (a DDP rank scores its :func:`~asrdistill.nnet.distributed.shard`
+    and the ranks' sums are reduced); :func:`evaluate_frames` divides them.
     """
     was_training = getattr(scorer, "training", False)
     if hasattr(scorer, "eval"):
@@ -35,9 +36,9 @@ def evaluate_frames(scorer, data: FrameDataset, batch_size: int = 4096,
     device = data.device
     correct = torch.zeros((), dtype=torch.float64, device=device)
     ce = torch.zeros((), dtype=torch.float64, device=device)
-    n = len(data)
-    for start in range(0, n, batch_size):
-        rows = torch.arange(start, min(n, start + batch_size), device=device)
+    end = len(data) if end is None else end
+    for first in range(start, end, batch_size):
+        rows = torch.arange(first, min(end, first + batch_size), device=device)
         x = splicer(data.frames, rows)
         y = data.targets[rows]
         with autocast_context(device):
@@ -47,7 +48,23 @@ def evaluate_frames(scorer, data: FrameDataset, batch_size: int = 4096,
         ce -= lp.gather(1, y.unsqueeze(1)).sum()
     if was_training:
         scorer.train()
-    return {"frame_acc": float(correct) / max(n, 1), "ce": float(ce) / max(n, 1), "frames": n}
+    return torch.stack([correct, ce, torch.tensor(float(max(end - start, 0)), dtype=torch.float64, device=device)])
+
+
+def scores_from_sums(sums: Tensor) -> dict[str, float]:
+    """``{"frame_acc", "ce", "frames"}`` from :func:`frame_score_sums`'s sums."""
+    correct, ce, n = (float(v) for v in sums.cpu())
+    return {"frame_acc": correct / max(n, 1), "ce": ce / max(n, 1), "frames": int(n)}
+
+
+def evaluate_frames(scorer, data: FrameDataset, batch_size: int = 4096,
+                    log_probs_fn: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
+    """``{"frame_acc", "ce", "frames"}`` of ``scorer`` on ``data`` (on ``data``'s device).
+
+    ``scorer`` needs ``config.left``/``config.right``; ``log_probs_fn`` defaults to ``scorer.log_probs``.
+    The scorer is put in eval mode and restored afterwards.
+    """
+    return scores_from_sums(frame_score_sums(scorer, data, batch_size, log_probs_fn))
 
 
 @torch.no_grad()

@@ -9,21 +9,33 @@ the alignment by default; :mod:`asrdistill.distill.train` passes its own objecti
 Schedule ("newbob", as Kaldi nnet1's ``train_scheduler.sh``): the dev-set CE of the initial model is
 measured first. After each epoch, an epoch that does not lower the best dev CE is rejected (the
 weights and optimiser state return to the best epoch's) when ``reject_worse``; the relative
-improvement of the best dev CE is then ``impr``. Once ``impr < start_halving_impr`` the learning rate
-is halved after every further epoch; once halving and ``impr < end_halving_impr`` training stops
-(not before ``min_epochs``), and always after ``max_epochs``. ``schedule="constant"`` keeps the
-learning rate fixed. ``early_stop_patience`` additionally stops after that many epochs without a new
-best dev CE. The model kept is always the best-dev one.
+improvement of the best dev CE is then ``impr``. Once ``impr < start_halving_impr`` (or, with
+``start_halving_epoch``, after that epoch at the latest) the learning rate is halved after every further
+epoch; once halving and ``impr < end_halving_impr`` training stops (not before ``min_epochs``), and always
+after ``max_epochs``. ``schedule="constant"`` keeps the learning rate fixed. ``early_stop_patience``
+additionally stops after that many epochs without a new best dev CE. The model kept is always the
+best-dev one. Guards: a non-finite training loss or dev CE, or a run in which no epoch improves on the
+initial model, is an error that writes no ``final.mdl``; so is resuming a checkpoint of another architecture.
 
 Every epoch writes ``checkpoints/last.pt`` (model, optimiser, schedule, RNG states, epoch, history)
 atomically, and ``checkpoints/best.pt`` when the dev CE improved; all load with
 ``torch.load(weights_only=True)`` (RNG states are byte tensors). ``resume=True`` continues from
 ``last.pt`` and gives the same result as an uninterrupted run (bit-identical on CPU with the same
-thread count). Per-epoch dev frame accuracy / CE go to ``log.txt``, ``history.json`` and
+thread count). Per-epoch lr, dev frame accuracy / CE go to ``log.txt``, ``history.json`` and
 TensorBoard (``tb/``). The result is ``final.mdl`` (see :mod:`asrdistill.nnet.model`).
 
-On CUDA, frames and targets are copied to the GPU once and the forward/backward passes run under
-bf16 autocast; on CPU everything is float32 and ``num_threads`` sets torch's thread count.
+Under ``torchrun`` (:mod:`asrdistill.nnet.distributed`) the same code trains data-parallel: ``batch_size``
+is the global batch, every rank trains on its slice of each global batch of the shared permutation, dev
+scores are summed over the ranks' shards, and only rank 0 writes files.
+
+The steps, one function each (as icefall's recipes name them): :func:`compute_loss` (one batch),
+:func:`train_one_epoch`, :func:`compute_validation_loss`, :func:`schedule_step` (newbob: accept / reject,
+lr), :func:`save_checkpoint` / :func:`load_checkpoint`, :func:`finish` (best model -> ``final.mdl``);
+:func:`train_model` strings them together.
+
+On CUDA, frames and targets are on the GPU (or, from a memory-mapped dataset, each batch is copied there)
+and the forward/backward passes run under bf16 autocast; on CPU everything is float32 and ``num_threads``
+sets torch's thread count.
 """
 from __future__ import annotations
 
@@ -41,28 +53,31 @@ import torch
 from torch import Tensor
 
 from asrdistill.errors import UserFacingError
+from asrdistill.nnet import distributed as dist
 from asrdistill.nnet.config import DnnTrainConfig
 from asrdistill.nnet.data import FrameDataset
-from asrdistill.nnet.device import autocast_context, resolve_device
-from asrdistill.nnet.evaluate import evaluate_frames
-from asrdistill.nnet.model import (AcousticDnn, DnnConfig, build_model, log_prior_from_counts, model_state,
-                                   save_model)
+from asrdistill.nnet.device import autocast_context
+from asrdistill.nnet.evaluate import frame_score_sums, scores_from_sums
+from asrdistill.nnet.model import (AcousticDnn, DnnConfig, build_model, load_model, log_prior_from_counts,
+                                   model_state, save_model)
 from asrdistill.utils import atomic_path, get_logger, is_done, mark_done, write_json_atomic, write_text_atomic
 
 log = get_logger(__name__)
 
 CKPT_FORMAT = "asrdistill-train-ckpt-1"
 
-
-# Fields that may differ between an interrupted run and its resumption.
+#: Fields that may differ between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = {"max_epochs", "num_threads", "device", "eval_batch_size", "tensorboard", "progress"}
+
+#: A non-finite training loss is looked for every this many batches (one device sync each).
+CHECK_EVERY = 200
 
 
 class Objective(Protocol):
     """Per-batch training loss: ``(logits [B,C] float32, spliced x [B,F], targets [B], rows [B]) -> scalar``.
 
-    ``rows`` are the batch's row indices into the training :class:`FrameDataset`. An objective with a
-    ``to(device)`` method is moved to the training device first.
+    ``rows`` are the batch's (global) row indices into the training :class:`FrameDataset`, int64 on the
+    training device. An objective with a ``to(device)`` method is moved to the training device first.
     """
 
     def __call__(self, logits: Tensor, x: Tensor, targets: Tensor, rows: Tensor) -> Tensor: ...
@@ -83,6 +98,7 @@ class Newbob:
     end_halving_impr: float = 0.001
     min_epochs: int = 1
     early_stop_patience: int | None = None
+    start_halving_epoch: int | None = None
     halving: bool = False
     best_loss: float = math.inf
     best_epoch: int = 0
@@ -112,7 +128,8 @@ class Newbob:
             if epoch >= self.min_epochs:
                 self.stopped, self.stop_reason = True, f"relative dev improvement {impr:.4g} < {self.end_halving_impr}"
             return accepted
-        if impr < self.start_halving_impr:
+        if impr < self.start_halving_impr or (self.start_halving_epoch is not None
+                                              and epoch >= self.start_halving_epoch):
             self.halving = True
         if self.halving:
             self.lr *= self.halving_factor
@@ -125,6 +142,13 @@ class Newbob:
     def from_state(cls, d: dict[str, Any]) -> "Newbob":
         return cls(**d)
 
+    @classmethod
+    def from_config(cls, config: DnnTrainConfig) -> "Newbob":
+        return cls(lr=config.learning_rate, schedule=config.schedule, halving_factor=config.halving_factor,
+                   start_halving_impr=config.start_halving_impr, end_halving_impr=config.end_halving_impr,
+                   min_epochs=config.min_epochs, early_stop_patience=config.early_stop_patience,
+                   start_halving_epoch=config.start_halving_epoch)
+
 
 @dataclass
 class TrainResult:
@@ -134,6 +158,55 @@ class TrainResult:
     model_path: Path | None = None
 
 
+@dataclass
+class TrainState:
+    """What changes during training and is saved in ``last.pt``."""
+
+    model: AcousticDnn
+    optimizer: torch.optim.Optimizer
+    sched: Newbob
+    gen: torch.Generator                    # draws each epoch's permutation (the same on every rank)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epoch: int = 0
+
+
+@dataclass
+class TrainRun:
+    """What stays fixed during one training run."""
+
+    out: Path
+    config: DnnTrainConfig
+    device: torch.device
+    train_data: FrameDataset
+    dev_data: FrameDataset
+    objective: Objective
+    net: torch.nn.Module                    # the model, wrapped in DistributedDataParallel under DDP
+    world: int = 1
+    rank: int = 0
+    writer: Any = None
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / "checkpoints" / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / "checkpoints" / "best.pt"
+
+    @property
+    def final_path(self) -> Path:
+        return self.out / "final.mdl"
+
+    def info(self, msg: str, *args: Any) -> None:
+        if self.main:
+            log.info(msg, *args)
+
+
+# --- small helpers ----------------------------------------------------------------------------------------
 def _make_optimizer(model: AcousticDnn, config: DnnTrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum,
@@ -153,7 +226,7 @@ def _rng_state(gen: torch.Generator) -> dict[str, Any]:
 def _set_rng_state(gen: torch.Generator, state: dict[str, Any]) -> None:
     gen.set_state(state["perm"])
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
@@ -176,6 +249,10 @@ def _data_digest(data: FrameDataset) -> dict[str, Any]:
             "utts_sha1": hashlib.sha1("\n".join(data.utts).encode()).hexdigest()}
 
 
+def _config_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
 def _format_log(history: list[dict[str, Any]]) -> str:
     lines = ["# epoch lr train_ce train_acc dev_ce dev_acc accepted seconds"]
     for h in history:
@@ -185,41 +262,210 @@ def _format_log(history: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset, dev_data: FrameDataset,
-                out_dir: str | os.PathLike, config: DnnTrainConfig | None = None,
-                objective: Objective | None = None, resume: bool = True,
-                on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
-                log_prior: np.ndarray | None = None) -> TrainResult:
-    """Train a model on ``train_data`` with newbob on ``dev_data``; write ``<out_dir>/final.mdl``.
+# --- the steps ------------------------------------------------------------------------------------------
+def compute_loss(run: TrainRun, x: Tensor, y: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+    """(mean loss, float32 logits) of one (local) batch: spliced ``x``, targets ``y``, global ``rows``."""
+    with autocast_context(run.device):
+        logits = run.net(x)
+    logits = logits.float()
+    if not len(rows):  # a rank without rows in a short last batch still joins the gradient reduction
+        return logits.sum() * 0.0, logits
+    return run.objective(logits, x, y, rows), logits
 
-    ``model_config`` is a :class:`DnnConfig` (a model is built from ``config.seed``, its input
-    normalisation set from the training frames' statistics) or an initialised model (used as is,
-    except its log prior). The log prior is ``log_prior`` (float [num_pdfs], e.g. from other data's
-    counts) or, when None, from ``train_data``'s pdf counts (floored at ``config.prior_count_floor``).
-    ``objective`` defaults to frame cross-entropy against the alignment. With ``resume`` an existing
-    ``checkpoints/last.pt`` is continued and a finished ``out_dir`` (``.done``) is loaded, not
-    retrained. ``on_epoch_end(epoch, record)`` runs after each epoch's checkpoint is written.
-    """
-    config = config or DnnTrainConfig()
-    out = Path(out_dir)
-    ckpt_dir = out / "checkpoints"
+
+def compute_validation_loss(run: TrainRun, model: AcousticDnn) -> dict[str, float]:
+    """Dev frame accuracy / CE of ``model``: each rank scores its shard of the dev rows, the sums are reduced."""
+    start, end = dist.shard(len(run.dev_data), run.rank, run.world)
+    sums = frame_score_sums(model, run.dev_data, run.config.eval_batch_size, start=start, end=end)
+    return scores_from_sums(dist.all_reduce_sum(sums))
+
+
+def _check_finite(run: TrainRun, epoch: int, batch: int, loss_sum: Tensor) -> None:
+    if not dist.all_agree(bool(torch.isfinite(loss_sum).item())):
+        raise UserFacingError(f"{run.out}: the training loss became non-finite (NaN or Inf) in epoch {epoch} by "
+                              f"batch {batch}; no final.mdl was written (checkpoints/ hold the last good epoch). "
+                              "Lower the learning rate (--lr) and rerun with --no-resume")
+
+
+def train_one_epoch(run: TrainRun, state: TrainState) -> dict[str, float]:
+    """One pass over the training rows in a fresh permutation; returns the epoch's train loss / CE / accuracy."""
+    model, optimizer, config = state.model, state.optimizer, run.config
+    for group in optimizer.param_groups:
+        group["lr"] = state.sched.lr
+    run.net.train()
+    data, device = run.train_data, run.device
+    splicer = data.splicer(model.config.left, model.config.right)
+    n, bs = len(data), config.batch_size
+    perm_cpu = torch.randperm(n, generator=state.gen)
+    perm = perm_cpu.to(device)
+    index_perm = perm_cpu if _reads_on_cpu(data) else perm  # a memory map is read on the CPU: no device sync
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.float64, device=device)
+    ce_sum = torch.zeros((), dtype=torch.float64, device=device)
+    batches = range(0, n, bs)
+    if config.progress and run.main:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc=f"epoch {state.epoch}", unit="batch", leave=False, disable=None,
+                       mininterval=2.0)
+    for b, start in enumerate(batches):
+        # this rank's slice of the global batch [start, end); DDP averages the ranks' gradients, so each
+        # rank's mean loss is weighted by its share of the batch (times the world size)
+        end = min(n, start + bs)
+        lo, hi = (start + i for i in dist.shard(end - start, run.rank, run.world))
+        rows = perm[lo:hi]
+        x = splicer(data.frames, index_perm[lo:hi])
+        y = data.targets[rows]
+        loss, logits = compute_loss(run, x, y, rows)
+        share = (hi - lo) * run.world / (end - start)
+        optimizer.zero_grad(set_to_none=True)
+        (loss if share == 1.0 else loss * share).backward()
+        optimizer.step()
+        with torch.no_grad():
+            loss_sum += loss.detach() * len(rows)
+            correct += (logits.argmax(dim=-1) == y).sum()
+            ce_sum += torch.nn.functional.cross_entropy(logits, y, reduction="sum")
+        if (b + 1) % CHECK_EVERY == 0:
+            _check_finite(run, state.epoch, b + 1, loss_sum)
+    _check_finite(run, state.epoch, len(range(0, n, bs)), loss_sum)
+    sums = dist.all_reduce_sum(torch.stack([loss_sum, ce_sum, correct]))
+    loss_total, ce_total, correct_total = (float(v) for v in sums.cpu())
+    return {"train_loss": loss_total / n, "train_ce": ce_total / n, "train_acc": correct_total / n}
+
+
+def _reads_on_cpu(data: FrameDataset) -> bool:
+    """True when the dataset's splicer gathers frames on the CPU (a memory-mapped store)."""
+    return isinstance(data.frames, np.ndarray)
+
+
+def schedule_step(run: TrainRun, state: TrainState, dev: dict[str, float]) -> bool:
+    """Newbob after an epoch: accept (save ``best.pt``) or reject (back to the best epoch's weights and
+    optimiser state); sets the next lr or stops. Returns whether the epoch was accepted."""
+    if not math.isfinite(dev["ce"]):
+        raise UserFacingError(f"{run.out}: the dev CE became {dev['ce']} after epoch {state.epoch}; nothing was "
+                              "written. Lower the learning rate (--lr) and rerun with --no-resume")
+    accepted = state.sched.step(state.epoch, dev["ce"])
+    if accepted:
+        if run.main:
+            _save_torch(run.best_path, {"epoch": state.epoch, "model": model_state(state.model),
+                                        "optimizer": state.optimizer.state_dict()})
+    elif run.config.reject_worse and state.sched.schedule == "newbob":
+        best = _load_torch(run.best_path)
+        state.model.load_state_dict(best["model"]["state_dict"])
+        state.optimizer.load_state_dict(best["optimizer"])
+    return accepted
+
+
+def save_checkpoint(run: TrainRun, state: TrainState) -> None:
+    """``last.pt`` (everything needed to continue after this epoch) and ``log.txt``; rank 0 only."""
+    if not run.main:
+        return
+    _save_torch(run.last_path, {"format": CKPT_FORMAT, "epoch": state.epoch, "model": model_state(state.model),
+                                "optimizer": state.optimizer.state_dict(), "scheduler": state.sched.state_dict(),
+                                "rng": _rng_state(state.gen), "history": state.history,
+                                "data": _data_digest(run.train_data), "train_config": run.config.to_dict()})
+    write_text_atomic(run.out / "log.txt", _format_log(state.history))
+
+
+def load_checkpoint(run: TrainRun, state: TrainState) -> None:
+    """Continue from ``last.pt``: weights, optimiser, schedule, RNG states, history (checked against this run)."""
+    path = run.last_path
+    ckpt = _load_torch(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise UserFacingError(f"{path}: not a training checkpoint")
+    saved_arch = ckpt["model"].get("config", {})
+    if saved_arch != state.model.config.to_dict():
+        raise UserFacingError(f"{path}: the checkpoint holds a model of another architecture "
+                              f"({'; '.join(_config_changes(saved_arch, state.model.config.to_dict()))}); use "
+                              "another output dir or --no-resume")
+    old = ckpt["train_config"]
+    changed = sorted(k for k, v in run.config.to_dict().items() if k not in _RESUMABLE_CHANGES and old.get(k) != v)
+    if changed:
+        log.warning("%s: resuming with changed options %s (the result will differ from an "
+                    "uninterrupted run)", path, ", ".join(changed))
+    if ckpt.get("data") != _data_digest(run.train_data):
+        raise UserFacingError(f"{path}: checkpoint was made with other training data "
+                              f"({ckpt.get('data')}); use another output dir or --no-resume")
+    state.model.load_state_dict(ckpt["model"]["state_dict"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.sched = Newbob.from_state(ckpt["scheduler"])
+    state.sched.min_epochs, state.sched.early_stop_patience = run.config.min_epochs, run.config.early_stop_patience
+    _set_rng_state(state.gen, ckpt["rng"])
+    state.history = list(ckpt["history"])
+    state.epoch = int(ckpt["epoch"])
+    run.info("%s: resuming after epoch %d (best epoch %d, dev CE %.4f)", run.out, state.epoch,
+             state.sched.best_epoch, state.sched.best_loss)
+
+
+def _start(run: TrainRun, state: TrainState) -> None:
+    """Epoch 0: the initial model's dev scores start the schedule; ``best.pt`` holds the initial model."""
+    dev = compute_validation_loss(run, state.model)
+    if not math.isfinite(dev["ce"]):
+        raise UserFacingError(f"{run.out}: the initial model's dev CE is {dev['ce']} (non-finite features?)")
+    state.sched.start(dev["ce"])
+    state.history.append({"epoch": 0, "lr": state.sched.lr, "dev_ce": dev["ce"], "dev_acc": dev["frame_acc"],
+                          "accepted": True, "seconds": 0.0})
+    if run.main:
+        _save_torch(run.best_path, {"epoch": 0, "model": model_state(state.model),
+                                    "optimizer": state.optimizer.state_dict()})
+    run.info("%s: %d train frames, %d dev frames, %d params, device %s%s; initial dev CE %.4f acc %.4f", run.out,
+             len(run.train_data), len(run.dev_data), state.model.config.num_params(), run.device,
+             f", {run.world} ranks" if run.world > 1 else "", dev["ce"], dev["frame_acc"])
+
+
+def _log_epoch(run: TrainRun, state: TrainState, record: dict[str, Any]) -> None:
+    run.info("%s epoch %d: lr %.4g train loss %.4f acc %.4f | dev CE %.4f acc %.4f%s (%.1fs)", run.out.name,
+             record["epoch"], record["lr"], record["train_loss"], record["train_acc"], record["dev_ce"],
+             record["dev_acc"], "" if record["accepted"] else " (rejected)", record["seconds"])
+    if state.sched.stopped:
+        run.info("%s: stopping after epoch %d: %s", run.out.name, state.epoch, state.sched.stop_reason)
+    if run.writer is not None:
+        for key in ("lr", "train_loss", "train_acc", "dev_ce", "dev_acc"):
+            run.writer.add_scalar(key.replace("_", "/", 1) if "_" in key else key, record[key], state.epoch)
+        run.writer.flush()
+
+
+def finish(run: TrainRun, state: TrainState) -> TrainResult:
+    """The best epoch's model becomes ``final.mdl`` (with ``history.json``, ``log.txt``, ``.done``)."""
+    trained = len(state.history) - 1
+    if trained > 0 and state.sched.best_epoch == 0:
+        raise UserFacingError(f"{run.out}: no epoch of {trained} improved on the initial model's dev CE "
+                              f"({state.history[0]['dev_ce']:.4f}): every epoch was rejected, so nothing was "
+                              f"written. The learning rate ({run.config.learning_rate}) is probably too high; "
+                              "lower --lr and rerun with --no-resume")
+    best = _load_torch(run.best_path)
+    state.model.load_state_dict(best["model"]["state_dict"])
+    model = state.model.cpu().eval()
+    if run.main:
+        save_model(run.final_path, model)
+        write_json_atomic(run.out / "history.json", {
+            "history": state.history, "best_epoch": state.sched.best_epoch, "data": _data_digest(run.train_data),
+            "best_dev_ce": state.sched.best_loss, "stop_reason": state.sched.stop_reason,
+            "train_config": run.config.to_dict(), "model_config": model.config.to_dict(), "world_size": run.world})
+        write_text_atomic(run.out / "log.txt", _format_log(state.history))
+        mark_done(run.out, info={"model": run.final_path.name, "best_epoch": state.sched.best_epoch})
+    dist.barrier()
+    return TrainResult(model, state.history, state.sched.best_epoch, run.final_path)
+
+
+# --- the whole run --------------------------------------------------------------------------------------
+def _finished(out: Path, train_data: FrameDataset, arch: DnnConfig) -> TrainResult:
     final_path = out / "final.mdl"
-    if config.num_threads:
-        torch.set_num_threads(int(config.num_threads))
-    device = resolve_device(config.device)
+    hist = json.loads((out / "history.json").read_text()) if (out / "history.json").is_file() else {}
+    if hist.get("data", _data_digest(train_data)) != _data_digest(train_data):
+        raise UserFacingError(f"{out}: was trained on other training data ({hist.get('data')}); use "
+                              f"another output dir or --no-resume")
+    model = load_model(final_path)
+    if model.config != arch:
+        raise UserFacingError(f"{final_path}: was trained with another architecture "
+                              f"({'; '.join(_config_changes(model.config.to_dict(), arch.to_dict()))}); use "
+                              "another output dir or --no-resume")
+    log.info("%s: already trained; loading %s", out, final_path)
+    return TrainResult(model, hist.get("history", []), hist.get("best_epoch", 0), final_path)
 
-    if resume and is_done(out) and final_path.is_file():
-        from asrdistill.nnet.model import load_model
 
-        hist = json.loads((out / "history.json").read_text()) if (out / "history.json").is_file() else {}
-        if hist.get("data", _data_digest(train_data)) != _data_digest(train_data):
-            raise UserFacingError(f"{out}: was trained on other training data ({hist.get('data')}); use "
-                                  f"another output dir or --no-resume")
-        log.info("%s: already trained; loading %s", out, final_path)
-        return TrainResult(load_model(final_path), hist.get("history", []), hist.get("best_epoch", 0), final_path)
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ".done").unlink(missing_ok=True)  # (re)training: an old result is no longer final
+def _initial_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset, config: DnnTrainConfig,
+                   log_prior: np.ndarray | None, out: Path) -> AcousticDnn:
     if isinstance(model_config, AcousticDnn):
         model = model_config
     else:
@@ -235,139 +481,83 @@ def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset,
         raise UserFacingError(f"{out}: log_prior must be {train_data.num_pdfs} finite values, got shape "
                               f"{log_prior.shape}")
     model.set_log_prior(log_prior)
-    model.to(device)
-    optimizer = _make_optimizer(model, config)
-    sched = Newbob(lr=config.learning_rate, schedule=config.schedule, halving_factor=config.halving_factor,
-                   start_halving_impr=config.start_halving_impr, end_halving_impr=config.end_halving_impr,
-                   min_epochs=config.min_epochs, early_stop_patience=config.early_stop_patience)
-    gen = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, Any]] = []
-    epoch = 0
+    return model
 
-    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
-    train_data = train_data.to(device)
-    dev_data = dev_data.to(device)
+
+def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset, dev_data: FrameDataset,
+                out_dir: str | os.PathLike, config: DnnTrainConfig | None = None,
+                objective: Objective | None = None, resume: bool = True,
+                on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+                log_prior: np.ndarray | None = None) -> TrainResult:
+    """Train a model on ``train_data`` with newbob on ``dev_data``; write ``<out_dir>/final.mdl``.
+
+    ``model_config`` is a :class:`DnnConfig` (a model is built from ``config.seed``, its input
+    normalisation set from the training frames' statistics) or an initialised model (used as is,
+    except its log prior). The log prior is ``log_prior`` (float [num_pdfs], e.g. from other data's
+    counts) or, when None, from ``train_data``'s pdf counts (floored at ``config.prior_count_floor``).
+    ``objective`` defaults to frame cross-entropy against the alignment. With ``resume`` an existing
+    ``checkpoints/last.pt`` is continued and a finished ``out_dir`` (``.done``) is loaded, not
+    retrained. ``on_epoch_end(epoch, record)`` runs after each epoch's checkpoint is written. Under
+    torchrun every rank calls this with the same arguments (see :mod:`asrdistill.nnet.distributed`).
+    """
+    config = config or DnnTrainConfig()
+    out = Path(out_dir)
+    if config.num_threads:
+        torch.set_num_threads(int(config.num_threads))
+    dist.init(config.device)
+    world, rank = dist.world_size(), dist.rank()
+    device = dist.train_device(config.device)
+    if config.batch_size < world:
+        raise UserFacingError(f"the global batch ({config.batch_size} frames) is smaller than the number of "
+                              f"ranks ({world})")
+    arch = model_config.config if isinstance(model_config, AcousticDnn) else model_config
+    if resume and is_done(out) and (out / "final.mdl").is_file():
+        return _finished(out, train_data, arch)
+
+    out.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        (out / ".done").unlink(missing_ok=True)  # (re)training: an old result is no longer final
+    model = _initial_model(model_config, train_data, config, log_prior, out).to(device)
+    state = TrainState(model, _make_optimizer(model, config), Newbob.from_config(config),
+                       torch.Generator().manual_seed(config.seed))
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
     if objective is not None and hasattr(objective, "to"):
         objective = objective.to(device)  # type: ignore[union-attr]
-    objective = objective or cross_entropy_objective
-
-    if resume and last_path.is_file():
-        ckpt = _load_torch(last_path)
-        if ckpt.get("format") != CKPT_FORMAT:
-            raise UserFacingError(f"{last_path}: not a training checkpoint")
-        old = ckpt["train_config"]
-        changed = sorted(k for k, v in config.to_dict().items() if k not in _RESUMABLE_CHANGES and old.get(k) != v)
-        if changed:
-            log.warning("%s: resuming with changed options %s (the result will differ from an "
-                        "uninterrupted run)", last_path, ", ".join(changed))
-        if ckpt.get("data") != _data_digest(train_data):
-            raise UserFacingError(f"{last_path}: checkpoint was made with other training data "
-                                  f"({ckpt.get('data')}); use another output dir or --no-resume")
-        model.load_state_dict(ckpt["model"]["state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        sched = Newbob.from_state(ckpt["scheduler"])
-        sched.min_epochs, sched.early_stop_patience = config.min_epochs, config.early_stop_patience
-        _set_rng_state(gen, ckpt["rng"])
-        history = list(ckpt["history"])
-        epoch = int(ckpt["epoch"])
-        log.info("%s: resuming after epoch %d (best epoch %d, dev CE %.4f)", out, epoch, sched.best_epoch,
-                 sched.best_loss)
+    run = TrainRun(out, config, device, train_data.to(device), dev_data.to(device),
+                   objective or cross_entropy_objective, net, world, rank)
+    dist.barrier()  # rank 0 removed the old .done before anyone looks at the checkpoints
+    if resume and run.last_path.is_file():
+        load_checkpoint(run, state)
     else:
-        dev = evaluate_frames(model, dev_data, config.eval_batch_size)
-        sched.start(dev["ce"])
-        history.append({"epoch": 0, "lr": sched.lr, "dev_ce": dev["ce"], "dev_acc": dev["frame_acc"],
-                        "accepted": True, "seconds": 0.0})
-        _save_torch(best_path, {"epoch": 0, "model": model_state(model), "optimizer": optimizer.state_dict()})
-        log.info("%s: %d train frames, %d dev frames, %d params, device %s; initial dev CE %.4f acc %.4f",
-                 out, len(train_data), len(dev_data), model.config.num_params(), device, dev["ce"], dev["frame_acc"])
-
-    writer = None
-    if config.tensorboard:
+        _start(run, state)
+    if config.tensorboard and run.main:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(out / "tb"), purge_step=epoch + 1 if epoch else None)
-        if epoch == 0:
-            writer.add_scalar("dev/ce", history[0]["dev_ce"], 0)
-            writer.add_scalar("dev/acc", history[0]["dev_acc"], 0)
-
-    splicer = train_data.splicer(model.config.left, model.config.right)
-    n = len(train_data)
-    bs = config.batch_size
+        run.writer = SummaryWriter(str(out / "tb"), purge_step=state.epoch + 1 if state.epoch else None)
+        if state.epoch == 0:
+            run.writer.add_scalar("dev/ce", state.history[0]["dev_ce"], 0)
+            run.writer.add_scalar("dev/acc", state.history[0]["dev_acc"], 0)
     try:
-        while not sched.stopped and epoch < config.max_epochs:
-            epoch += 1
-            t0 = time.time()
-            for group in optimizer.param_groups:
-                group["lr"] = sched.lr
-            lr = sched.lr
-            model.train()
-            perm = torch.randperm(n, generator=gen).to(device)
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            correct = torch.zeros((), dtype=torch.float64, device=device)
-            ce_sum = torch.zeros((), dtype=torch.float64, device=device)
-            batches = range(0, n, bs)
-            if config.progress:
-                from tqdm import tqdm
-
-                batches = tqdm(batches, desc=f"epoch {epoch}", unit="batch", leave=False, disable=None,
-                               mininterval=2.0)
-            for start in batches:
-                rows = perm[start:start + bs]
-                x = splicer(train_data.frames, rows)
-                y = train_data.targets[rows]
-                with autocast_context(device):
-                    logits = model(x)
-                logits = logits.float()
-                loss = objective(logits, x, y, rows)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                with torch.no_grad():
-                    loss_sum += loss.detach() * len(rows)
-                    correct += (logits.argmax(dim=-1) == y).sum()
-                    ce_sum += torch.nn.functional.cross_entropy(logits, y, reduction="sum")
-            train_loss = float(loss_sum) / n
-            dev = evaluate_frames(model, dev_data, config.eval_batch_size)
-            accepted = sched.step(epoch, dev["ce"])
-            if accepted:
-                _save_torch(best_path, {"epoch": epoch, "model": model_state(model),
-                                        "optimizer": optimizer.state_dict()})
-            elif config.reject_worse and sched.schedule == "newbob":
-                best = _load_torch(best_path)
-                model.load_state_dict(best["model"]["state_dict"])
-                optimizer.load_state_dict(best["optimizer"])
-            record = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_ce": float(ce_sum) / n,
-                      "train_acc": float(correct) / n, "dev_ce": dev["ce"], "dev_acc": dev["frame_acc"],
-                      "accepted": accepted, "seconds": time.time() - t0, "frames_per_s": n / (time.time() - t0)}
-            history.append(record)
-            log.info("%s epoch %d: lr %.4g train loss %.4f acc %.4f | dev CE %.4f acc %.4f%s (%.1fs)",
-                     out.name, epoch, lr, train_loss, record["train_acc"], dev["ce"], dev["frame_acc"],
-                     "" if accepted else " (rejected)", record["seconds"])
-            if sched.stopped:
-                log.info("%s: stopping after epoch %d: %s", out.name, epoch, sched.stop_reason)
-            if writer is not None:
-                for key in ("lr", "train_loss", "train_acc", "dev_ce", "dev_acc"):
-                    writer.add_scalar(key.replace("_", "/", 1) if "_" in key else key, record[key], epoch)
-                writer.flush()
-            _save_torch(last_path, {"format": CKPT_FORMAT, "epoch": epoch, "model": model_state(model),
-                                    "optimizer": optimizer.state_dict(), "scheduler": sched.state_dict(),
-                                    "rng": _rng_state(gen), "history": history, "data": _data_digest(train_data),
-                                    "train_config": config.to_dict()})
-            write_text_atomic(out / "log.txt", _format_log(history))
+        while not state.sched.stopped and state.epoch < config.max_epochs:
+            state.epoch += 1
+            t0, lr = time.time(), state.sched.lr
+            stats = train_one_epoch(run, state)
+            dev = compute_validation_loss(run, model)
+            dist.barrier()  # best.pt is complete before a rejection reads it
+            accepted = schedule_step(run, state, dev)
+            seconds = time.time() - t0
+            record = {"epoch": state.epoch, "lr": lr, **stats, "dev_ce": dev["ce"], "dev_acc": dev["frame_acc"],
+                      "accepted": accepted, "seconds": seconds, "frames_per_s": len(train_data) / seconds}
+            state.history.append(record)
+            _log_epoch(run, state, record)
+            save_checkpoint(run, state)
+            dist.barrier()  # every rank sees this epoch's files before it goes on (or is killed)
             if on_epoch_end is not None:
-                on_epoch_end(epoch, record)
+                on_epoch_end(state.epoch, record)
     finally:
-        if writer is not None:
-            writer.close()
-
-    best = _load_torch(best_path)
-    model.load_state_dict(best["model"]["state_dict"])
-    model = model.cpu().eval()
-    save_model(final_path, model)
-    write_json_atomic(out / "history.json", {"history": history, "best_epoch": sched.best_epoch,
-                                             "data": _data_digest(train_data),
-                                             "best_dev_ce": sched.best_loss, "stop_reason": sched.stop_reason,
-                                             "train_config": config.to_dict(), "model_config": model.config.to_dict()})
-    write_text_atomic(out / "log.txt", _format_log(history))
-    mark_done(out, info={"model": final_path.name, "best_epoch": sched.best_epoch})
-    return TrainResult(model, history, sched.best_epoch, final_path)
+        if run.writer is not None:
+            run.writer.close()
+    return finish(run, state)
