@@ -153,7 +153,7 @@ def test_decode_synthetic_loglikes_monophone(toy, mono_graph, tmp_path):
     refs, ll = toy.loglikes(ctx, tm)
     (res,) = decode(info.graph_dir, tm, ll, options=DecodeOptions(acoustic_scale=1.0), progress=False)
     assert res.text() == refs
-    assert res.stats["rtf"] > 0 and res.stats["frames"] == sum(len(m) for m in ll.values())
+    assert res.timing["rtf"] > 0 and res.stats["frames"] == sum(len(m) for m in ll.values())
     res.write_text(tmp_path / "text")
     first = (tmp_path / "text").read_text().splitlines()[0]
     assert first == f"{min(refs)} {refs[min(refs)]}"
@@ -295,3 +295,135 @@ def test_cli_make_graph_decode_score(toy, tmp_path, capsys):
     assert (tmp_path / "dec" / "ascale_0.1" / "text").is_file() and (tmp_path / "dec" / "per_utt").is_file()
     assert main(["score", str(data / "text"), str(tmp_path / "dec" / "text")]) == 0
     assert capsys.readouterr().out.startswith("%WER 0.00")
+
+
+# --- lattices: one decode, rescored over a grid of (acoustic scale, word insertion penalty) -------------
+
+def _noisy(toy, ctx, tm, num_utts, seed, noise=4.0):
+    """Toy scores with noise: the acoustic scale and the penalty then change the words."""
+    refs, ll = toy.loglikes(ctx, tm, num_utts=num_utts, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    return refs, {u: m + rng.normal(0, noise, m.shape).astype(np.float32) for u, m in ll.items()}
+
+
+def test_lattice_rescoring_equals_decoding_at_each_setting(toy, mono_graph):
+    """The best path of one lattice (decoded at scale 0.5) rescored at (scale, penalty) is the path the
+    faster decoder finds when decoding at that setting (both searches wide enough to make no search errors
+    on the toy graph: at beam 13 kaldi_decoder's LatticeSimpleDecoder misses some paths that
+    LatticeFasterDecoder finds)."""
+    from asrdistill.decode.decoder import decode_lattices
+    from asrdistill.decode.lattice import best_paths
+
+    ctx, tm, info = mono_graph
+    refs, ll = _noisy(toy, ctx, tm, num_utts=8, seed=21, noise=6.0)
+    opts = DecodeOptions(beam=30.0, lattice_beam=8.0)
+    scales, pens = (0.25, 0.5, 1.0), (0.0, 2.0)
+    direct = {(r.acoustic_scale, r.word_ins_penalty): r for r in
+              decode(info.graph_dir, tm, ll, options=opts, acoustic_scales=scales, word_ins_penalties=pens,
+                     progress=False)}
+    res, lats, _ = decode_lattices(info.graph_dir, tm, ll, sorted(ll), 0.5, opts, progress=False)
+    grid = [(s, p) for s in scales for p in pens]
+    differ = 0
+    for u in sorted(ll):
+        assert res[u].ok and best_paths(lats[u], [1.0], [0.0])[0].words == res[u].words
+        assert res[u].words == direct[(0.5, 0.0)].utts[u].words
+        for (s, p), path in zip(grid, best_paths(lats[u], [s / 0.5 for s, _ in grid], [p for _, p in grid])):
+            assert path.ok and path.words == direct[(s, p)].utts[u].words, (u, s, p)
+        differ += len({tuple(direct[k].utts[u].words) for k in grid}) > 1
+    assert differ >= 2  # the settings matter on these scores: the check is not vacuous
+
+
+def test_best_paths_costs_and_word_counts(toy, mono_graph):
+    from asrdistill.decode.decoder import decode_lattices
+    from asrdistill.decode.lattice import best_paths
+
+    ctx, tm, info = mono_graph
+    _, ll = _noisy(toy, ctx, tm, num_utts=2, seed=5)
+    res, lats, _ = decode_lattices(info.graph_dir, tm, ll, sorted(ll), 1.0, progress=False)
+    for u, la in lats.items():
+        p0, heavy = best_paths(la, [1.0, 1.0], [0.0, 50.0])
+        assert p0.graph_cost + p0.acoustic_cost == pytest.approx(-res[u].likelihood, abs=1e-3)
+        assert heavy.num_words <= p0.num_words and heavy.num_words == len(heavy.words)
+
+
+def test_lattice_sweep_extends_the_grid_past_an_edge_winner(toy, mono_graph):
+    """Noisy scores need the LM: on a grid of light LM weights the winner is the grid's heaviest one, so the
+    grid grows until its best point is inside it."""
+    from asrdistill.decode.decoder import SweepGrid, lattice_sweep
+
+    ctx, tm, info = mono_graph
+    refs, ll = _noisy(toy, ctx, tm, num_utts=6, seed=8, noise=6.0)
+    grid = SweepGrid(lmwts=(1.0, 1.5, 2.0), penalties=(0.0, 0.5, 1.0), decode_lmwt=4.0)
+    sw = lattice_sweep(info.graph_dir, tm, ll, refs, grid=grid, progress=False)
+    first = min(sw.table[(lw, p)]["wer"] for lw in grid.lmwts for p in grid.penalties)
+    assert sw.extensions and sw.extensions[0]["from"]["lmwt"] == 2.0 and sw.extensions[0]["lmwts"] == [3.0, 4.0, 5.0]
+    assert sw.table[(sw.lmwt, sw.word_ins_penalty)]["wer"] == min(r["wer"] for r in sw.table.values()) < first
+    assert sw.at_edge == {"lmwt": False, "word_ins_penalty": False}
+    assert set(sw.table) == {(lw, p) for lw in sw.lmwts for p in sw.penalties}
+    fixed = lattice_sweep(info.graph_dir, tm, ll, refs, progress=False,
+                          grid=SweepGrid(lmwts=(1.0, 1.5, 2.0), penalties=(0.0, 0.5, 1.0), decode_lmwt=4.0, extend=False))
+    assert not fixed.extensions and fixed.lmwts == [1.0, 1.5, 2.0] and fixed.at_edge["lmwt"]
+
+
+def test_decode_and_score_grid_is_reproducible_and_keeps_timings_apart(toy, mono_graph, tmp_path):
+    import json
+
+    from asrdistill.decode.decoder import SweepGrid, decode_and_score
+    from asrdistill.report.significance import read_utt_errors
+
+    ctx, tm, info = mono_graph
+    refs, ll = _noisy(toy, ctx, tm, num_utts=6, seed=13)
+    grid = SweepGrid(lmwts=(1.0, 2.0, 3.0), penalties=(0.0, 1.0))
+    runs = []
+    for i, nj in enumerate((1, 2)):
+        out = tmp_path / f"d{i}"
+        s = decode_and_score(info.graph_dir, tm, ll, out, ref_text=refs, grid=grid, progress=False, bootstrap=50,
+                             nj=nj)
+        runs.append({f: (out / f).read_bytes() for f in ("text", "decode.json", "per_utt", "wer.json")})
+        assert "rtf" in s["timing"] and json.loads((out / "timing.json").read_text())["rescore_seconds"] >= 0
+    assert runs[0] == runs[1]
+    info_json = json.loads(runs[0]["decode.json"])
+    assert info_json["method"] == "lattice" and "timing" not in info_json
+    timing = json.loads((tmp_path / "d0" / "timing.json").read_text())
+    assert {"rtf", "wall_seconds", "rescore_seconds_per_point"} <= set(timing)
+    assert not set(timing) & set(info_json["stats"]) and "wall" not in runs[0]["decode.json"].decode()
+    rows = {(r["lmwt"], r["word_ins_penalty"]): r["wer"] for r in info_json["grid_wer"]}
+    assert set(rows) >= {(lw, p) for lw in (1.0, 2.0, 3.0) for p in (0.0, 1.0)}
+    assert info_json["wer"]["wer"] == min(rows.values()) == rows[(info_json["lmwt"], info_json["word_ins_penalty"])]
+    assert info_json["acoustic_scale"] == pytest.approx(1.0 / info_json["lmwt"])
+    errs = read_utt_errors(tmp_path / "d0")
+    assert sum(e for e, _ in errs.values()) == info_json["wer"]["errors"] and set(errs) == set(refs)
+
+
+def test_gmm_loglikes_match_kaldi_decodable(toy, mono_graph):
+    from asrdistill.decode.sources import GmmLoglikes
+
+    _, tm, _ = mono_graph
+    rng = np.random.default_rng(3)
+    dim = 4
+    am = khg.AmDiagGmm()
+    for p in range(tm.num_pdfs):
+        n = 1 + p % 3
+        g = khg.DiagGmm(n, dim)
+        g.set_weights((np.ones(n) / n).astype(np.float32))
+        g.set_means(rng.normal(0, 2, (n, dim)).astype(np.float32))
+        g.set_invvars(rng.uniform(0.5, 2, (n, dim)).astype(np.float32))
+        g.compute_gconsts()
+        am.add_pdf(g)
+    feats = rng.normal(0, 2, (5, dim)).astype(np.float32)
+    ll = GmmLoglikes(am)(feats)
+    kaldi = khg.DecodableAmDiagGmmScaled(am, tm, feats, 1.0)
+    for t in range(5):
+        for tid in range(1, tm.num_transition_ids + 1, 3):
+            assert ll[t, tm.transition_id_to_pdf(tid)] == pytest.approx(kaldi.log_likelihood(t, tid), abs=1e-3)
+
+
+def test_lattice_arrays_reject_bad_input():
+    from asrdistill.decode.lattice import parse_lattice_bytes, topological_levels
+    from asrdistill.errors import UserFacingError
+
+    with pytest.raises(UserFacingError, match="not an OpenFst binary FST"):
+        parse_lattice_bytes(b"\0" * 64, "x.fst")
+    with pytest.raises(UserFacingError, match="cycle"):
+        topological_levels(3, np.array([0, 1, 2]), np.array([1, 2, 1]))
+    assert list(topological_levels(4, np.array([0, 0, 1, 3]), np.array([1, 2, 2, 1]))) == [0, 1, 2, 0]
