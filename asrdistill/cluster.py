@@ -20,6 +20,9 @@ import threading
 from typing import Any, Callable
 
 from asrdistill.errors import UserFacingError
+from asrdistill.utils import get_logger
+
+log = get_logger(__name__)
 
 _CLIENTS: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -74,7 +77,11 @@ class DaskBackend:
     def share(self, obj: Any):
         """A handle on ``obj`` stored on the cluster; a worker fetches it once, when it first needs it (not
         broadcast: workers that join later get it too). A one-element list: scatter spreads a tuple or dict
-        element-wise."""
+        element-wise. With no worker yet (a batch system still starting them) it waits for the first one: the
+        scheduler would give up on the scatter after the connect timeout."""
+        if not self.client.nthreads():
+            log.info("waiting for a worker of the Dask scheduler %s", self.client.scheduler.address)
+            self.client.wait_for_workers(1)
         return self.client.scatter([obj], hash=False)[0]
 
     def release(self, handle: Any) -> None:
