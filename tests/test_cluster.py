@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -176,7 +177,25 @@ def test_decoding_on_dask_gives_identical_hypotheses(scheduler, tmp_path):
     remote = decode(info.graph_dir, tm, ll.__getitem__, utts=sorted(ll), acoustic_scales=scales, progress=False,
                     scheduler=scheduler, chunk=2)
     assert local[1].text() == refs
-    for lo, re in zip(local, remote):
+    _same_hypotheses(local, remote)
+
+    # the graph rebuilt at the same path (another LM): the workers, which live on, must not reuse their decoder
+    from asrdistill.lm import arpa_to_G, estimate_kneser_ney
+    from test_decode import WORDS
+    estimate_kneser_ney([["bat", "cat"], ["cat"], ["see", "moo", "bat"]] * 5, 3,
+                        vocabulary=WORDS + ["<UNK>"]).write(tmp_path / "lm2.arpa")
+    arpa_to_G(tmp_path / "lm2.arpa", toy.root / "lang" / "words.txt", tmp_path / "G2.fst")
+    make_hclg(toy.root / "lang", ctx, tm, tmp_path / "G2.fst", tmp_path / "graph2")
+    shutil.rmtree(info.graph_dir)
+    os.replace(tmp_path / "graph2", info.graph_dir)
+    local2 = decode(info.graph_dir, tm, ll, acoustic_scales=scales, progress=False)
+    remote2 = decode(info.graph_dir, tm, ll, acoustic_scales=scales, progress=False, scheduler=scheduler)
+    assert local2[0].text() != local[0].text()  # the LM decides at scale 0.05
+    _same_hypotheses(local2, remote2)
+
+
+def _same_hypotheses(local, remote):
+    for lo, re in zip(local, remote, strict=True):
         assert re.text() == lo.text()
         assert {u: (r.words, r.likelihood, r.ok) for u, r in re.utts.items()} == \
                {u: (r.words, r.likelihood, r.ok) for u, r in lo.utts.items()}

@@ -248,7 +248,12 @@ class DecoderSpec:
         import pickle  # dumping only (a digest of what the workers get); nothing is loaded with pickle
         tm_state = trans_model.__getstate__()
         am_state = am.__getstate__() if am is not None else None
-        h = hashlib.sha256(pickle.dumps((str(graph), tm_state, am_state, repr(options), kind), protocol=4))
+        # absolute: cluster workers run in directories of their own. The graph file's size and mtime are in the
+        # token: a long-lived (Dask) worker must not reuse its cached decoder after the graph was rebuilt.
+        graph = Path(graph).absolute()
+        hclg = graph / "HCLG.fst" if graph.is_dir() else graph
+        stamp = (hclg.stat().st_size, hclg.stat().st_mtime_ns) if hclg.is_file() else None
+        h = hashlib.sha256(pickle.dumps((str(graph), stamp, tm_state, am_state, repr(options), kind), protocol=4))
         return cls(str(graph), tm_state, am_state, options, kind, h.hexdigest())
 
     def build(self):
