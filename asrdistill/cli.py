@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserFacingError as err:  # a clear one-line message, no traceback
         print(f"asrdistill {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # disk full, permissions, ...: `file: what went wrong`, no traceback
+        from asrdistill.errors import os_error_message
+
+        print(f"asrdistill {args.command}: error: {os_error_message(err)}", file=sys.stderr)
+        return 1
     return int(rc or 0)
 
 

@@ -41,14 +41,44 @@ def _save_table(directory: Path, final_dir: Path, name: str, data: Mapping[str, 
     scp.write_text("".join(lines))
 
 
+def name_some(utts: list[str], limit: int = 10) -> str:
+    """``a, b, c`` (and ``... and N more``) for log lines that name utterances."""
+    head = ", ".join(utts[:limit])
+    return head + (f" ... and {len(utts) - limit} more" if len(utts) > limit else "")
+
+
 def format_counts(counts: np.ndarray) -> str:
     return "[ " + " ".join(str(int(c)) for c in counts) + " ]\n"
 
 
 def read_counts(path: str | os.PathLike) -> np.ndarray:
     """Read ``pdf_counts.txt`` (Kaldi text vector) as int64."""
-    text = Path(path).read_text().replace("[", " ").replace("]", " ").split()
-    return np.asarray([float(x) for x in text], dtype=np.float64).astype(np.int64)
+    from asrdistill.textio import read_text
+
+    text = read_text(path).replace("[", " ").replace("]", " ").split()
+    try:
+        counts = np.asarray([float(x) for x in text], dtype=np.float64)
+    except ValueError:
+        raise UserFacingError(f"{path}: expected a Kaldi text vector of counts '[ c0 c1 ... ]'") from None
+    if not np.isfinite(counts).all() or (counts < 0).any():
+        raise UserFacingError(f"{path}: counts must be finite and non-negative")
+    return counts.astype(np.int64)
+
+
+def read_num_pdfs(path: str | os.PathLike) -> int:
+    """The integer in an alignment dir's ``num_pdfs`` file."""
+    from asrdistill.textio import read_text
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserFacingError(f"{path}: missing (alignment dirs hold num_pdfs)")
+    try:
+        n = int(read_text(path).split()[0])
+    except (ValueError, IndexError):
+        raise UserFacingError(f"{path}:1: expected an integer") from None
+    if n <= 0:
+        raise UserFacingError(f"{path}:1: the number of pdfs must be positive, got {n}")
+    return n
 
 
 def write_alignment_dir(out_dir: str | os.PathLike, pdf_alignments: Mapping[str, np.ndarray], num_pdfs: int, *,
@@ -88,63 +118,56 @@ class AlignmentDir:
     counts: np.ndarray
 
     def transition_ids(self) -> dict[str, np.ndarray] | None:
-        import kaldiio
+        """Transition-ids per frame from ``ali.scp`` (None for imported pdf alignments). The toolkit wrote the
+        file, so a command in it is refused whatever ``--allow-pipes`` says."""
+        from asrdistill.kaldi_tables import read_int_vector_table
+
         scp = self.path / "ali.scp"
-        return {u: np.asarray(v) for u, v in kaldiio.load_scp(str(scp)).items()} if scp.is_file() else None
+        return read_int_vector_table(scp, allow_pipes=False) if scp.is_file() else None
 
 
 def read_alignment_dir(path: str | os.PathLike) -> AlignmentDir:
-    import kaldiio
+    """An alignment dir written by :func:`write_alignment_dir` (no command in its tables is ever run)."""
+    from asrdistill.kaldi_tables import read_int_vector_table
+
     path = Path(path)
     if not (path / "pdf.scp").is_file() or not (path / "num_pdfs").is_file():
         raise UserFacingError(f"{path}: not an alignment dir (pdf.scp and num_pdfs needed)")
-    pdf = {u: np.asarray(v, dtype=np.int32) for u, v in kaldiio.load_scp(str(path / "pdf.scp")).items()}
-    return AlignmentDir(path, int((path / "num_pdfs").read_text().split()[0]), pdf,
-                        read_counts(path / "pdf_counts.txt"))
+    pdf = read_int_vector_table(path / "pdf.scp", allow_pipes=False)
+    return AlignmentDir(path, read_num_pdfs(path / "num_pdfs"), pdf, read_counts(path / "pdf_counts.txt"))
 
 
 def import_pdf_alignments(source: str | os.PathLike, num_pdfs: int, feat_dir: str | os.PathLike,
-                          out_dir: str | os.PathLike, allow_missing: bool = True) -> Path:
+                          out_dir: str | os.PathLike, allow_missing: bool = True, allow_pipes: bool = False) -> Path:
     """Bring your own alignments: per-frame pdf-ids (``ali-to-pdf`` output, a Kaldi ``.ark`` or ``.scp``)
     checked against a frame store (every utterance known, lengths equal, pdf-ids in [0, num_pdfs)), written
     as a standard alignment dir. Utterances of the store without an alignment are listed in failed.txt
-    (an error if ``allow_missing`` is False)."""
-    import kaldiio
-
+    (an error if ``allow_missing`` is False). Commands in the scp run only with ``allow_pipes``
+    (:mod:`asrdistill.kaldi_tables`)."""
     from asrdistill.features.store import FrameStore
+    from asrdistill.kaldi_tables import read_int_vector_table
+
     source = Path(source)
     if not source.is_file():
         raise UserFacingError(f"{source}: alignment file not found")
     if num_pdfs <= 0:
         raise UserFacingError(f"num_pdfs must be positive, got {num_pdfs}")
     store = FrameStore(feat_dir)
-    loader = kaldiio.load_scp_sequential if source.suffix == ".scp" else kaldiio.load_ark
     alis: dict[str, np.ndarray] = {}
-    try:
-        items = list(loader(str(source)))
-    except Exception as err:  # kaldiio raises assorted errors on malformed input
-        raise UserFacingError(f"{source}: cannot read as a Kaldi {source.suffix[1:] or 'ark'} of int vectors "
-                              f"({err})") from None
-    for utt, vec in items:
-        vec = np.asarray(vec)
-        if vec.ndim != 1 or not np.issubdtype(vec.dtype, np.integer):
-            raise UserFacingError(f"{source}: utterance {utt}: expected an int vector of pdf-ids, got "
-                                  f"{vec.dtype} array of shape {vec.shape}")
+    for utt, vec in read_int_vector_table(source, allow_pipes=allow_pipes).items():
         if utt not in store:
             raise UserFacingError(f"{source}: utterance {utt} is not in the frame store {feat_dir}")
-        if utt in alis:
-            raise UserFacingError(f"{source}: utterance {utt} appears twice")
         t = len(store.get(utt))
         if len(vec) != t:
             raise UserFacingError(f"{source}: utterance {utt}: {len(vec)} pdf-ids but {t} feature frames")
         if vec.size and (vec.min() < 0 or vec.max() >= num_pdfs):
-            raise UserFacingError(f"{source}: utterance {utt}: pdf-id {int(vec.max() if vec.max() >= num_pdfs else vec.min())} "
-                                  f"outside [0, {num_pdfs})")
-        alis[utt] = vec.astype(np.int32)
+            bad = int(vec.max() if vec.max() >= num_pdfs else vec.min())
+            raise UserFacingError(f"{source}: utterance {utt}: pdf-id {bad} outside [0, {num_pdfs})")
+        alis[utt] = vec
     missing = [u for u in store.utts if u not in alis]
     if missing and not allow_missing:
         raise UserFacingError(f"{source}: no alignment for {len(missing)} utterances of {feat_dir}, e.g. {missing[0]}")
     if missing:
-        log.warning("%s: %d utterances of %s have no alignment (listed in failed.txt)", source, len(missing),
-                    feat_dir)
+        log.warning("%s: %d utterances of %s have no alignment (listed in failed.txt): %s", source, len(missing),
+                    feat_dir, name_some(missing))
     return write_alignment_dir(out_dir, alis, num_pdfs, failed=missing, info={"source": str(source)})

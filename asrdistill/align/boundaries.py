@@ -17,6 +17,10 @@ Matching, per utterance present in both:
      utterance) -- so each reference boundary instant is scored once;
   4. error = |hyp time - ref time|; reported: % within 10, 20, 40 ms (over scored boundaries), mean and
      median error, and how many reference phones were matched.
+
+No silent subsets: reference utterances without an alignment (failed ones) are named in a warning, listed in
+the result (``unaligned_utts``) and their phones count in ``num_ref_phones`` as unmatched; aligned utterances
+without a reference are named and listed (``unreferenced_utts``).
 """
 from __future__ import annotations
 
@@ -39,8 +43,10 @@ def read_ctm(path: str | os.PathLike) -> dict[str, list[Segment]]:
     path = Path(path)
     if not path.is_file():
         raise UserFacingError(f"{path}: ground-truth phone CTM not found")
+    from asrdistill.textio import read_lines
+
     out: dict[str, list[Segment]] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_lines(path), 1):
         f = line.split()
         if not f:
             continue
@@ -50,6 +56,9 @@ def read_ctm(path: str | os.PathLike) -> dict[str, list[Segment]]:
             start, dur = float(f[2]), float(f[3])
         except ValueError:
             raise UserFacingError(f"{path}:{lineno}: start/duration are not numbers") from None
+        if not (np.isfinite(start) and np.isfinite(dur)) or start < 0 or dur < 0:
+            raise UserFacingError(f"{path}:{lineno} (utterance {f[0]}): start and duration must be finite and "
+                                  "non-negative")
         out.setdefault(f[0], []).append((start, start + dur, f[4]))
     for segs in out.values():
         segs.sort()
@@ -102,6 +111,21 @@ def score_boundaries(ref: Mapping[str, list[Segment]], hyp: Mapping[str, list[Se
     silence = set(silence)
     errors: list[float] = []
     n_ref_phones = n_matched = n_utts = 0
+    no_hyp = sorted((u for u in ref if u not in hyp), key=str.encode)   # e.g. failed alignments
+    no_ref = sorted((u for u in hyp if u not in ref), key=str.encode)
+    if no_hyp or no_ref:
+        from asrdistill.align.alidir import name_some
+        from asrdistill.utils import get_logger
+
+        log = get_logger(__name__)
+        if no_hyp:
+            log.warning("boundaries: %d reference utterances have no alignment; their phones count as unmatched: %s",
+                        len(no_hyp), name_some(no_hyp))
+        if no_ref:
+            log.warning("boundaries: %d aligned utterances have no reference phones; not scored: %s", len(no_ref),
+                        name_some(no_ref))
+    for utt in no_hyp:  # unaligned: every reference phone is a miss, as a deletion is in a WER
+        n_ref_phones += sum(1 for s in ref[utt] if s[2] not in silence)
     for utt, hsegs in hyp.items():
         rsegs = ref.get(utt)
         if rsegs is None:
@@ -128,6 +152,8 @@ def score_boundaries(ref: Mapping[str, list[Segment]], hyp: Mapping[str, list[Se
                 j += 1
     err = np.asarray(errors)
     result = {"num_utts": n_utts, "num_ref_phones": n_ref_phones, "num_matched_phones": n_matched,
+              "num_unaligned_utts": len(no_hyp), "unaligned_utts": no_hyp,
+              "num_unreferenced_utts": len(no_ref), "unreferenced_utts": no_ref,
               "matched_fraction": n_matched / n_ref_phones if n_ref_phones else 0.0,
               "num_boundaries": int(len(err)),
               "mean_abs_error_ms": float(err.mean() * 1000) if len(err) else None,
@@ -175,19 +201,27 @@ def score_alignment_dir(ali_dir: str | os.PathLike, ctm: str | os.PathLike | Non
     data dir recorded in the alignment dir's info.json); also writes the alignment's own phones.ctm there."""
     import json
 
-    import kaldiio
-
     from asrdistill.hmm.model import GmmHmm
+    from asrdistill.kaldi_tables import read_int_vector_table
+    from asrdistill.textio import read_text
     ali_dir = Path(ali_dir)
     if not (ali_dir / "ali.scp").is_file() or not (ali_dir / "final.mdl").is_file():
         raise UserFacingError(f"{ali_dir}: needs ali.scp and final.mdl (an alignment dir made by `asrdistill align`)")
     if ctm is None:
-        info = json.loads((ali_dir / "info.json").read_text())
+        try:
+            info = json.loads(read_text(ali_dir / "info.json"))
+        except json.JSONDecodeError as err:
+            raise UserFacingError(f"{ali_dir / 'info.json'}: corrupt ({err})") from None
         if not info.get("data_dir"):
             raise UserFacingError(f"{ali_dir}: info.json names no data dir; pass the ground-truth CTM explicitly")
         ctm = Path(info["data_dir"]) / "phones.ctm"
     model = GmmHmm.load(ali_dir / "final.mdl")
-    alis = {u: np.asarray(v) for u, v in kaldiio.load_scp(str(ali_dir / "ali.scp")).items()}
+    alis = read_int_vector_table(ali_dir / "ali.scp", allow_pipes=False)  # written by the toolkit: never a command
+    bad = next((u for u, a in alis.items() if a.size and (a.min() < 1 or a.max() > model.trans_model.num_transition_ids)),
+               None)
+    if bad is not None:
+        raise UserFacingError(f"{ali_dir / 'ali.scp'} (utterance {bad}): transition-ids outside the model's "
+                              f"[1, {model.trans_model.num_transition_ids}]")
     hyp = alignments_to_segments(alis, model, frame_offset=frame_offset)
     if write_hyp_ctm:
         write_ctm(ali_dir / "phones.ctm", hyp)

@@ -187,8 +187,10 @@ def train_mono(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, l
     store = FrameStore(feat_dir)
     utts = [u for u in store.utts if u in transcripts]
     if len(utts) < len(transcripts):
-        log.warning("%d utterances with transcripts have no features in %s; skipped",
-                    len(transcripts) - len(utts), feat_dir)
+        from asrdistill.align.alidir import name_some
+        no_feats = sorted((u for u in transcripts if u not in store), key=str.encode)
+        log.warning("%d utterances with transcripts have no features in %s (too short?); skipped: %s",
+                    len(no_feats), feat_dir, name_some(no_feats))
     if not utts:
         raise UserFacingError(f"{feat_dir}: no utterance has both features and a transcript")
     t0 = time.time()
@@ -223,6 +225,11 @@ def align_data(model: GmmHmm, lang: Lang, feat_dir: str | os.PathLike, transcrip
     store = FrameStore(feat_dir)
     utts = [u for u in store.utts if u in transcripts]
     missing = [u for u in store.utts if u not in transcripts]
+    no_feats = sorted((u for u in transcripts if u not in store), key=str.encode)
+    if no_feats:  # e.g. too short for one frame: named here and listed in failed.txt, never silently dropped
+        from asrdistill.align.alidir import name_some
+        log.warning("%d utterances with transcripts have no features in %s (listed in failed.txt): %s",
+                    len(no_feats), feat_dir, name_some(no_feats))
     t0 = time.time()
     res = run_pass(model, feat_dir, utts, PassConfig(mode="align", beam=beam, retry_beam=retry_beam,
                                                      boost_silence=boost_silence, accumulate=False),
@@ -231,7 +238,7 @@ def align_data(model: GmmHmm, lang: Lang, feat_dir: str | os.PathLike, transcrip
                    scheduler=scheduler)
     tid2pdf = model.tid2pdf()
     pdf = {u: tid2pdf[a] for u, a in res.alignments.items()}
-    failed = sorted(res.failed + missing)
+    failed = sorted(res.failed + missing + no_feats)
     write_alignment_dir(out_dir, pdf, model.num_pdfs, tid_alignments=res.alignments, failed=failed, model=model,
                         info={"feat_dir": str(Path(feat_dir).resolve()),
                               "data_dir": str(Path(data_dir).resolve()) if data_dir else None,

@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--num-pdfs", type=int, required=True, help="number of pdfs of the model that aligned")
     q.add_argument("--require-all", action="store_true",
                    help="fail if an utterance of FEAT_DIR has no alignment (default: list it in failed.txt)")
+    q.add_argument("--allow-pipes", action="store_true",
+                   help="run scp entries that are commands ('cmd |'); off by default (they run arbitrary commands)")
     q.set_defaults(func=run_import)
 
 
@@ -81,7 +83,7 @@ def run_import(args: argparse.Namespace) -> int:
         return 0
     step.begin()
     out = import_pdf_alignments(args.ali, args.num_pdfs, args.feat_dir, args.out_dir,
-                                allow_missing=not args.require_all)
+                                allow_missing=not args.require_all, allow_pipes=args.allow_pipes)
     step.complete(["pdf.ark", "num_pdfs"])
     print(out)
     return 0

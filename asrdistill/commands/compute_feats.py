@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dither", type=float, default=0.0, help="dithering constant (default: 0, deterministic)")
     p.add_argument("--config", metavar="FBANK_JSON", default=None,
                    help="fbank options as JSON (fields of FbankConfig); overrides the options above")
+    p.add_argument("--channel", type=int, default=None, metavar="N",
+                   help="channel of multichannel recordings (0 = the first); default: recordings must be mono")
     p.add_argument("--allow-pipes", action="store_true", help="allow shell pipes ('cmd |') in wav.scp")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -44,14 +46,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = FbankConfig(num_mel_bins=args.num_mel_bins, sample_rate=args.sample_rate, dither=args.dither)
     step = command_step(args, "compute-feats", args.feat_dir, {"data_dir": args.data_dir, "config": args.config},
-                        exclude=("feat_dir",), options={"fbank": config.to_dict(), "norm_vars": args.norm_vars})
+                        exclude=("feat_dir",), options={"fbank": config.to_dict(), "norm_vars": args.norm_vars,
+                                                        **({"channel": args.channel} if args.channel is not None
+                                                           else {})})
     if step.skip():
         print(f"{args.feat_dir}: features already complete")
         return 0
     step.begin()
     summary = compute_features(args.data_dir, args.feat_dir, nj=args.nj, config=config, norm_vars=args.norm_vars,
                                allow_pipes=args.allow_pipes, progress=not args.no_progress,
-                               scheduler=args.scheduler)
+                               scheduler=args.scheduler, channel=args.channel)
     step.complete(["frames.f32", "frames.json", "feats.ark", "cmvn.ark", "fbank.json"],
                   info={"summary": dataclasses.asdict(summary)})
     print(summary)

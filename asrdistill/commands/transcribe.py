@@ -10,7 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "CMVN statistics (files have no speaker), score with the exported network and "
                                    "decode with its HCLG graph. Prints `<path> <words>` per file, in order.")
     p.add_argument("export_dir", help="export dir written by `asrdistill export`")
-    p.add_argument("wavs", nargs="+", help="audio files (the first channel is used)")
+    p.add_argument("wavs", nargs="+", help="audio files (mono, or see --channel)")
+    p.add_argument("--channel", type=int, default=None, metavar="N",
+                   help="channel of multichannel files (0 = the first); default: files must be mono")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                    help="run the network with TorchScript (default) or ONNX Runtime")
     p.add_argument("--beam", type=float, help="decoding beam (default: the export's, else 13)")
@@ -26,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from asrdistill.export.transcribe import transcribe
 
     results = transcribe(args.export_dir, args.wavs, backend=args.backend, beam=args.beam, nj=args.nj,
-                         acoustic_scale=args.acoustic_scale, max_active=args.max_active,
+                         acoustic_scale=args.acoustic_scale, max_active=args.max_active, channel=args.channel,
                          progress=len(args.wavs) > 1 and sys.stderr.isatty())
     for path, words in results:
         print(f"{path} {words}".rstrip(), flush=True)

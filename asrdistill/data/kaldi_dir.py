@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from asrdistill.errors import DataDirError
+from asrdistill.textio import BOM_BYTES
 from asrdistill.utils import atomic_path, get_logger
 
 log = get_logger(__name__)
@@ -41,6 +43,7 @@ class DataDir:
     segments: dict[str, tuple[str, float, float]] | None = None
     spk2gender: dict[str, str] | None = None
     allow_pipes: bool = field(default=False, repr=False)
+    wav_lines: dict[str, int] = field(default_factory=dict, repr=False)  # recording -> line of wav.scp
 
     @property
     def utts(self) -> list[str]:
@@ -74,7 +77,13 @@ def _read_table(path: Path, min_fields: int, max_fields: int | None = None,
         raise DataDirError(str(path), None, f"cannot read: {err.strerror}") from None
     rows: list[tuple[int, str, list[str]]] = []
     prev: str | None = None
+    if raw.startswith(BOM_BYTES):
+        log.warning("%s: starts with a UTF-8 byte-order mark; ignored", path)
+        raw = raw[len(BOM_BYTES):]
     for lineno, line_bytes in enumerate(raw.split(b"\n"), start=1):
+        if BOM_BYTES in line_bytes:
+            raise DataDirError(str(path), lineno, "a UTF-8 byte-order mark (U+FEFF) inside the file (were files "
+                                                  "concatenated?); remove it")
         if not line_bytes.strip():
             if line_bytes == b"" and lineno == raw.count(b"\n") + 1:
                 continue  # the end of the file
@@ -164,7 +173,9 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
             segments[utt] = (fields[1], start, end)
 
     wav_scp: dict[str, str] = {}
+    wav_lines: dict[str, int] = {}
     for lineno, rec, fields, value in _read_table(path / "wav.scp", 2, None, what="recording"):
+        wav_lines[rec] = lineno
         if value.endswith("|"):
             if not allow_pipes:
                 raise DataDirError(str(path / "wav.scp"), lineno,
@@ -214,7 +225,7 @@ def read_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_te
             spk2gender[spk] = fields[1]
 
     return DataDir(path=path, wav_scp=wav_scp, text=text, utt2spk=utt2spk, spk2utt=spk2utt_expected,
-                   segments=segments, spk2gender=spk2gender, allow_pipes=allow_pipes)
+                   segments=segments, spk2gender=spk2gender, allow_pipes=allow_pipes, wav_lines=wav_lines)
 
 
 def validate_data_dir(path: str | os.PathLike, allow_pipes: bool = False, require_text: bool = True) -> DataDir:
@@ -274,52 +285,179 @@ def _resolve(data_dir: Path, value: str) -> Path:
     return p if p.is_absolute() else (Path.cwd() / p)
 
 
-def _read_audio_bytes_or_path(dd: DataDir, rec: str) -> tuple[np.ndarray, int]:
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a recording's header says."""
+
+    num_samples: int
+    sample_rate: int
+    channels: int
+
+
+# a WAV data chunk of this size or more is a streamed header (sox and others writing to a pipe), not a length
+_STREAMED_SIZE = 0x7FFFFF00
+_SHOULD_BE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+
+
+def _wav_error(dd: DataDir, rec: str, message: str) -> DataDirError:
+    return DataDirError(str(dd.path / "wav.scp"), dd.wav_lines.get(rec), f"recording {rec!r}: {message}")
+
+
+def _audio_source(dd: DataDir, rec: str) -> tuple[object, bool]:
+    """(a path or the bytes of a pipe's output, whether it came from a pipe)."""
+    value = dd.wav_scp[rec]
+    if value.endswith("|"):
+        if not dd.allow_pipes:
+            raise _wav_error(dd, rec, f"{value!r} is a shell pipe; pipes run only with --allow-pipes")
+        proc = subprocess.run(value[:-1], shell=True, capture_output=True)
+        if proc.returncode != 0:
+            raise _wav_error(dd, rec, f"command {value!r} failed with exit status {proc.returncode}: "
+                                      f"{proc.stderr.decode(errors='replace')[-300:].strip()}")
+        if not proc.stdout:
+            raise _wav_error(dd, rec, f"command {value!r} wrote no audio")
+        return io.BytesIO(proc.stdout), True
+    path = _resolve(dd.path, value)
+    if not path.is_file():
+        raise _wav_error(dd, rec, f"audio file {value} not found")
+    return str(path), False
+
+
+def recording_info(dd: DataDir, rec: str) -> AudioInfo:
+    """Open recording ``rec`` and read its header (a pipe is run): readable, non-empty and, for a WAV file, not
+    shorter than its header says; errors name wav.scp's line, the recording and the file."""
     import soundfile
 
-    value = dd.wav_scp[rec]
+    source, piped = _audio_source(dd, rec)
+    what = dd.wav_scp[rec]
     try:
-        if value.endswith("|"):
-            if not dd.allow_pipes:
-                raise DataDirError(str(dd.path / "wav.scp"), None, "shell pipes are not enabled", rec)
-            proc = subprocess.run(value[:-1], shell=True, capture_output=True)
-            if proc.returncode != 0:
-                raise DataDirError(str(dd.path / "wav.scp"), None,
-                                   f"command {value!r} failed ({proc.returncode}): "
-                                   f"{proc.stderr.decode(errors='replace')[-300:]}", rec)
-            source: object = io.BytesIO(proc.stdout)
-        else:
-            source = str(_resolve(dd.path, value))
+        info = soundfile.info(source)
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
+        raise _wav_error(dd, rec, f"cannot read audio {what}: {err}") from None
+    if info.frames <= 0:
+        raise _wav_error(dd, rec, f"audio {what} holds no samples (empty or only a header)")
+    if not piped:
+        m = _SHOULD_BE.search(getattr(info, "extra_info", "") or "")
+        if m and _STREAMED_SIZE > int(m.group(1)) > int(m.group(2)):
+            raise _wav_error(dd, rec, f"audio {what} is truncated: its header announces {int(m.group(1))} bytes "
+                                      f"of samples, the file holds {int(m.group(2))}")
+    return AudioInfo(int(info.frames), int(info.samplerate), int(info.channels))
+
+
+def _pick_channel(samples: np.ndarray, channel: int | None, dd: DataDir, rec: str) -> np.ndarray:
+    channels = samples.shape[1]
+    if channel is None:
+        if channels != 1:
+            raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {channels} channels; choose one with --channel N "
+                                      "(0 = the first), or select it in wav.scp (e.g. 'sox FILE -t wav - remix 1 |')")
+        return samples[:, 0]
+    if not 0 <= channel < channels:
+        raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {channels} channel(s); --channel {channel} does not exist")
+    return samples[:, channel]
+
+
+def read_recording(dd: DataDir, rec: str, channel: int | None = None) -> tuple[np.ndarray, int]:
+    """Samples of recording ``rec`` as float32 at int16 scale (as Kaldi reads WAV files) and the sample rate.
+
+    ``channel`` None: the recording must be mono (an error naming it otherwise); N: that channel (0-based)."""
+    import soundfile
+
+    source, _ = _audio_source(dd, rec)
+    try:
         samples, rate = soundfile.read(source, dtype="int16", always_2d=True)
-    except soundfile.LibsndfileError as err:
-        raise DataDirError(str(dd.path / "wav.scp"), None, f"cannot read audio of recording {rec!r}: {err}",
-                           rec) from None
-    if samples.shape[1] != 1:
-        log.debug("recording %s has %d channels; using the first", rec, samples.shape[1])
-    return samples[:, 0].astype(np.float32), int(rate)
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
+        raise _wav_error(dd, rec, f"cannot read audio {dd.wav_scp[rec]}: {err}") from None
+    return _pick_channel(samples, channel, dd, rec).astype(np.float32), int(rate)
 
 
-def load_utterance_audio(dd: DataDir, utt: str) -> tuple[np.ndarray, int]:
-    """Samples of ``utt`` as float32 at int16 scale (as Kaldi reads WAV files) and the sample rate."""
-    rec = dd.recording_of(utt)
-    samples, rate = _read_audio_bytes_or_path(dd, rec)
+def _cut_segment(dd: DataDir, utt: str, samples: np.ndarray, rate: int) -> np.ndarray:
+    rec, start, end = dd.segments[utt]
+    first = int(round(start * rate))
+    last = len(samples) if end == -1 else int(round(end * rate))
+    if first >= len(samples):
+        raise DataDirError(str(dd.path / "segments"), None,
+                           f"segment starts at {start}s, after the end of recording {rec!r} "
+                           f"({len(samples) / rate:.2f}s)", utt)
+    return samples[first:last]
+
+
+def load_utterance_audio(dd: DataDir, utt: str, channel: int | None = None) -> tuple[np.ndarray, int]:
+    """Samples of ``utt`` as float32 at int16 scale (as Kaldi reads WAV files) and the sample rate (its
+    recording, or the segment of it; ``channel`` as in :func:`read_recording`)."""
+    samples, rate = read_recording(dd, dd.recording_of(utt), channel)
     if dd.segments is not None:
-        _, start, end = dd.segments[utt]
-        first = int(round(start * rate))
-        last = len(samples) if end == -1 else int(round(end * rate))
-        if first >= len(samples):
-            raise DataDirError(str(dd.path / "segments"), None,
-                               f"segment starts at {start}s, after the end of recording {rec!r} "
-                               f"({len(samples) / rate:.2f}s)", utt)
-        samples = samples[first:last]
+        samples = _cut_segment(dd, utt, samples, rate)
     return samples, rate
 
 
-def iter_utterance_audio(dd: DataDir, utts: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray, int]]:
-    """Yield ``(utt, samples, sample_rate)`` in sorted utterance order (or the order of ``utts``)."""
-    for utt in (dd.utts if utts is None else utts):
-        samples, rate = load_utterance_audio(dd, utt)
-        yield utt, samples, rate
+def iter_utterance_audio(dd: DataDir, utts: Iterable[str] | None = None, channel: int | None = None
+                         ) -> Iterator[tuple[str, np.ndarray, int]]:
+    """Yield ``(utt, samples, sample_rate)`` in sorted utterance order (or the order of ``utts``).
+
+    With ``segments``, each recording is read once for all its segments among ``utts``: it is kept until its
+    last segment has been yielded."""
+    utts = list(dd.utts if utts is None else utts)
+    if dd.segments is None:
+        for utt in utts:
+            samples, rate = read_recording(dd, utt, channel)
+            yield utt, samples, rate
+        return
+    left: dict[str, int] = {}
+    for utt in utts:
+        left[dd.recording_of(utt)] = left.get(dd.recording_of(utt), 0) + 1
+    held: dict[str, tuple[np.ndarray, int]] = {}
+    for utt in utts:
+        rec = dd.recording_of(utt)
+        if rec not in held:
+            held[rec] = read_recording(dd, rec, channel)
+        samples, rate = held[rec]
+        left[rec] -= 1
+        if left[rec] == 0:
+            del held[rec]
+        yield utt, _cut_segment(dd, utt, samples, rate), rate
+
+
+def check_audio(dd: DataDir, channel: int | None = None, pipes: str = "all", check_channels: bool = True
+                ) -> int | None:
+    """Open every recording (header only): readable, non-empty, not truncated, one channel (or ``channel``
+    present), one sample rate for the whole dir, every segment starting inside its recording. Returns the
+    sample rate (None when nothing was opened). ``pipes``: which pipe entries to run, ``"all"``, ``"first"``
+    (only the first one: its rate stands for the rest) or ``"none"``. Errors name wav.scp's line and the
+    recording (:class:`DataDirError`). ``check_channels`` False: any number of channels is fine (the
+    feature stage chooses one)."""
+    if pipes not in ("all", "first", "none"):
+        raise ValueError(f"pipes must be all, first or none, got {pipes!r}")
+    rate: int | None = None
+    rate_rec = ""
+    ran_pipe = False
+    durations: dict[str, float] = {}
+    for rec in sorted(dd.wav_scp, key=_c_key):
+        if dd.wav_scp[rec].endswith("|"):
+            if pipes == "none" or (pipes == "first" and ran_pipe):
+                continue
+            ran_pipe = True
+        info = recording_info(dd, rec)
+        if not check_channels:
+            pass
+        elif channel is None and info.channels != 1:
+            raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {info.channels} channels; choose one with --channel N "
+                                      "(0 = the first), or select it in wav.scp (e.g. 'sox FILE -t wav - remix 1 |')")
+        elif channel is not None and not 0 <= channel < info.channels:
+            raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {info.channels} channel(s); --channel {channel} "
+                                      "does not exist")
+        if rate is None:
+            rate, rate_rec = info.sample_rate, rec
+        elif info.sample_rate != rate:
+            raise _wav_error(dd, rec, f"sampled at {info.sample_rate} Hz but recording {rate_rec!r} at {rate} Hz; "
+                                      "all recordings of a data dir must share one sample rate (resample them)")
+        durations[rec] = info.num_samples / info.sample_rate
+    if dd.segments is not None:
+        for utt in dd.utts:
+            rec, start, _ = dd.segments[utt]
+            if rec in durations and start >= durations[rec]:
+                raise DataDirError(str(dd.path / "segments"), None,
+                                   f"segment starts at {start}s, after the end of recording {rec!r} "
+                                   f"({durations[rec]:.2f}s)", utt)
+    return rate
 
 
 def subset_data_dir(src: DataDir, dest: str | os.PathLike, num_utts: int,

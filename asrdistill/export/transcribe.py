@@ -27,8 +27,15 @@ CMVN_NOTE = ("using utterance-level CMVN: a file has no speaker statistics (trai
              "norm_vars={norm_vars})")
 
 
-def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Samples (float32 at int16 scale, as Kaldi reads WAV; the first channel) and the sample rate."""
+def _channel_error(path: Path, channels: int, channel: int | None) -> UserFacingError:
+    if channel is None:
+        return UserFacingError(f"{path}: {channels} channels; choose one with --channel N (0 = the first)")
+    return UserFacingError(f"{path}: {channels} channel(s); --channel {channel} does not exist")
+
+
+def read_wav(path: str | os.PathLike, channel: int | None = None) -> tuple[np.ndarray, int]:
+    """Samples (float32 at int16 scale, as Kaldi reads WAV) and the sample rate. ``channel`` None: the file must
+    be mono (an error naming it otherwise); N: that channel (0-based)."""
     import soundfile
 
     path = Path(path)
@@ -36,23 +43,27 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise UserFacingError(f"{path}: no such audio file")
     try:
         samples, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError) as err:
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
         raise UserFacingError(f"{path}: cannot read audio: {err}") from None
-    if samples.shape[1] != 1:
-        log.debug("%s has %d channels; using the first", path, samples.shape[1])
-    return samples[:, 0].astype(np.float32), int(rate)
+    channels = samples.shape[1]
+    if (channel is None and channels != 1) or (channel is not None and not 0 <= channel < channels):
+        raise _channel_error(path, channels, channel)
+    return samples[:, channel or 0].astype(np.float32), int(rate)
 
 
-def _audio_info(path: Path) -> tuple[int, int]:
-    """(number of samples, sample rate) without reading the samples."""
+def _audio_info(path: Path, channel: int | None = None) -> tuple[int, int]:
+    """(number of samples, sample rate) without reading the samples; the channel checked as in :func:`read_wav`."""
     import soundfile
 
     if not path.is_file():
         raise UserFacingError(f"{path}: no such audio file")
     try:
         info = soundfile.info(str(path))
-    except (soundfile.LibsndfileError, RuntimeError) as err:
+    except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
         raise UserFacingError(f"{path}: cannot read audio: {err}") from None
+    channels = int(info.channels)
+    if (channel is None and channels != 1) or (channel is not None and not 0 <= channel < channels):
+        raise _channel_error(path, channels, channel)
     return int(info.frames), int(info.samplerate)
 
 
@@ -66,7 +77,8 @@ class Transcriber:
 
     def __init__(self, export_dir: str | os.PathLike, backend: str = "torch", beam: float | None = None,
                  max_active: int | None = None, acoustic_scale: float | None = None, nj: int = 1,
-                 verify: bool = True, progress: bool = False, num_threads: int | None = None):
+                 verify: bool = True, progress: bool = False, num_threads: int | None = None,
+                 channel: int | None = None):
         from asrdistill.decode.decoder import DecodeOptions
 
         self.model = ExportedModel(export_dir, backend=backend, verify=verify, num_threads=num_threads)
@@ -83,6 +95,7 @@ class Transcriber:
         self.options = DecodeOptions(**opts)
         self.nj = max(1, int(nj))
         self.progress = progress
+        self.channel = channel
         self._told_cmvn = False
 
     def _tell_cmvn(self) -> None:
@@ -108,7 +121,7 @@ class Transcriber:
         want = self.model.sample_rate
         keys: list[str] = []
         for p in dict.fromkeys(paths):  # check every file before the slow part
-            num_samples, rate = _audio_info(p)
+            num_samples, rate = _audio_info(p, self.channel)
             if want is not None and rate != want:
                 raise UserFacingError(f"{p}: sampled at {rate} Hz, but the model in {self.model.path} was trained "
                                       f"on {want} Hz audio (fbank.json); resample it to {want} Hz first")
@@ -119,7 +132,7 @@ class Transcriber:
         self._tell_cmvn()
 
         def loglikes(key: str) -> np.ndarray:
-            samples, rate = read_wav(key)
+            samples, rate = read_wav(key, self.channel)
             return self.model.score(samples, rate)
 
         text = self.decode(keys, loglikes)
@@ -128,10 +141,11 @@ class Transcriber:
 
 def transcribe(export_dir: str | os.PathLike, wav_paths: Sequence[str | os.PathLike], backend: str = "torch",
                beam: float | None = None, nj: int = 1, acoustic_scale: float | None = None,
-               max_active: int | None = None, progress: bool = False) -> list[tuple[str, str]]:
+               max_active: int | None = None, progress: bool = False,
+               channel: int | None = None) -> list[tuple[str, str]]:
     """Transcribe WAV files with an export dir: ``[(path, "word word ..."), ...]`` in the order given."""
     t = Transcriber(export_dir, backend=backend, beam=beam, max_active=max_active, acoustic_scale=acoustic_scale,
-                    nj=nj, progress=progress)
+                    nj=nj, progress=progress, channel=channel)
     return t.transcribe_files(wav_paths)
 
 
@@ -139,7 +153,7 @@ def compare_with_decode(export_dir: str | os.PathLike, data_dir: str | os.PathLi
                         decode_text: str | os.PathLike, utts: Sequence[str] | None = None,
                         feat_dir: str | os.PathLike | None = None, backend: str = "torch",
                         beam: float | None = None, acoustic_scale: float | None = None,
-                        nj: int = 1) -> dict[str, Any]:
+                        nj: int = 1, allow_pipes: bool = False, channel: int | None = None) -> dict[str, Any]:
     """Transcribe utterances of ``data_dir`` with the export and compare with the recipe's decode of them.
 
     ``decode_text``: the decode dir's ``text`` (or the decode dir). ``utts`` default to every utterance
@@ -147,6 +161,8 @@ def compare_with_decode(export_dir: str | os.PathLike, data_dir: str | os.PathLi
     used, as in the recipe, so the words should be identical; without it CMVN is per utterance (what
     ``asrdistill transcribe`` does), and small differences are expected. Use the decode's acoustic scale
     and beam. Returns ``{"utterances", "identical", "fraction_identical", "cmvn", "mismatches": [...]}``.
+    ``allow_pipes``: run ``cmd |`` entries of the data dir's wav.scp. The feature dir's ``cmvn.scp`` is the
+    toolkit's own, so a command in it is refused whatever ``allow_pipes`` says.
     """
     from asrdistill.data.kaldi_dir import load_utterance_audio, read_data_dir
     from asrdistill.decode.score import read_text
@@ -155,7 +171,7 @@ def compare_with_decode(export_dir: str | os.PathLike, data_dir: str | os.PathLi
     if decode_text.is_dir():
         decode_text = decode_text / "text"
     hyps = read_text(decode_text)
-    dd = read_data_dir(data_dir)
+    dd = read_data_dir(data_dir, allow_pipes=allow_pipes)
     utts = sorted(hyps) if utts is None else list(utts)
     missing = [u for u in utts if u not in hyps or u not in dd.utt2spk]
     if missing:
@@ -163,16 +179,19 @@ def compare_with_decode(export_dir: str | os.PathLike, data_dir: str | os.PathLi
     t = Transcriber(export_dir, backend=backend, beam=beam, acoustic_scale=acoustic_scale, nj=nj)
     spk_stats = None
     if feat_dir is not None:
-        import kaldiio
+        from asrdistill.kaldi_tables import read_matrix_table
 
         scp = Path(feat_dir) / "cmvn.scp"
         if not scp.is_file():
             raise UserFacingError(f"{scp}: not found (speaker CMVN stats of the feature dir)")
-        table = kaldiio.load_scp(str(scp))
-        spk_stats = {spk: np.asarray(table[spk], dtype=np.float64) for spk in {dd.utt2spk[u] for u in utts}}
+        table = read_matrix_table(scp, allow_pipes=False, dtype=np.float64)
+        missing = sorted(spk for spk in {dd.utt2spk[u] for u in utts} if spk not in table)
+        if missing:
+            raise UserFacingError(f"{scp}: no CMVN stats for speaker {missing[0]} of {data_dir}")
+        spk_stats = {spk: table[spk] for spk in {dd.utt2spk[u] for u in utts}}
 
     def loglikes(utt: str) -> np.ndarray:
-        samples, rate = load_utterance_audio(dd, utt)
+        samples, rate = load_utterance_audio(dd, utt, channel)
         stats = spk_stats[dd.utt2spk[utt]] if spk_stats is not None else None
         return t.model.log_likelihoods(t.model.features(samples, rate, cmvn_stats=stats))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asrdistill.errors import UserFacingError
+from asrdistill.errors import UserFacingError, reported
 from asrdistill.features.cmvn import apply_cmvn, cmvn_stats
 from asrdistill.features.fbank import FbankConfig
 from asrdistill.features.store import open_frames_for_writing, write_index
@@ -65,9 +65,17 @@ class _ChunkResult:
     spk_stats: dict[str, np.ndarray]
 
 
-def _split_chunks(items: list[str], num_chunks: int) -> list[list[str]]:
+def _split_chunks(items: list[str], num_chunks: int, group: dict[str, str] | None = None) -> list[list[str]]:
+    """Contiguous chunks of about equal size. With ``group`` (utterance -> recording), a boundary never falls
+    between two consecutive utterances of one recording (so a recording with segments is read once)."""
     num_chunks = max(1, min(num_chunks, len(items)))
-    bounds = np.linspace(0, len(items), num_chunks + 1).round().astype(int)
+    bounds = [int(b) for b in np.linspace(0, len(items), num_chunks + 1).round().astype(int)]
+    if group is not None:
+        for k in range(1, len(bounds) - 1):
+            b = max(bounds[k], bounds[k - 1])
+            while 0 < b < len(items) and group[items[b]] == group[items[b - 1]]:
+                b += 1
+            bounds[k] = b
     return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
@@ -76,21 +84,23 @@ def _mixed_rate_error(utt: str, rate: int, first_utt: str, first_rate: int) -> U
                            "all utterances of a data dir must share one sample rate (resample the audio)")
 
 
-def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads: int = 1) -> _ChunkResult:
+def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads: int = 1,
+                   channel: int | None = None) -> _ChunkResult:
     """Worker: fbank of ``utts`` into ``piece``.ark/.scp (Kaldi) and ``piece``.f32 (raw float32)."""
     import kaldiio
     import torch
 
-    from asrdistill.data.kaldi_dir import load_utterance_audio
+    from asrdistill.data.kaldi_dir import iter_utterance_audio
     from asrdistill.features.fbank import compute_fbank
+    from asrdistill.kaldi_tables import check_finite
 
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(threads)  # per-frame FFTs gain nothing from intra-op threads; on a busy machine they thrash
     result = _ChunkResult([], [], 0, None, None, [], {})
     try:
-        with kaldiio.WriteHelper(f"ark,scp:{piece}.ark,{piece}.scp") as ark, open(f"{piece}.f32", "wb") as raw:
-            for utt in utts:
-                samples, rate = load_utterance_audio(dd, utt)
+        with reported(f"{piece}.ark", "write features"), \
+                kaldiio.WriteHelper(f"ark,scp:{piece}.ark,{piece}.scp") as ark, open(f"{piece}.f32", "wb") as raw:
+            for utt, samples, rate in iter_utterance_audio(dd, utts, channel):
                 if result.sample_rate is None:
                     result.sample_rate, result.rate_utt = rate, utt
                 elif rate != result.sample_rate:
@@ -100,6 +110,7 @@ def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads
                                           f"for {config.sample_rate} Hz")
                 result.num_samples += len(samples)
                 feats = compute_fbank(samples, rate, config)
+                check_finite(feats, f"utterance {utt}: fbank")
                 if len(feats) == 0:
                     result.skipped.append(utt)
                     continue
@@ -114,7 +125,7 @@ def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads
                 result.utts.append(utt)
                 result.num_frames.append(len(feats))
     except UserFacingError as err:
-        # DataDirError's constructor does not survive pickling between processes; keep its message.
+        # a plain UserFacingError with the same message crosses any executor (local processes, Dask workers)
         raise UserFacingError(str(err)) from None
     finally:
         torch.set_num_threads(saved_threads)
@@ -122,10 +133,10 @@ def _extract_chunk(dd, utts: list[str], config: FbankConfig, piece: str, threads
 
 
 def _extract_job(job: tuple[list[str], str], shared) -> _ChunkResult:
-    """Executor job: one chunk (utterances, piece path); ``shared`` is (data dir, fbank config)."""
-    dd, config = shared
+    """Executor job: one chunk (utterances, piece path); ``shared`` is (data dir, fbank config, channel)."""
+    dd, config, channel = shared
     utts, piece = job
-    return _extract_chunk(dd, utts, config, piece)
+    return _extract_chunk(dd, utts, config, piece, channel=channel)
 
 
 # Local workers come from a forkserver that has imported torch and the feature code once: they start in
@@ -151,13 +162,17 @@ def _write_scp(path: Path, rows: list[tuple[str, str, int]]) -> None:
 
 def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, nj: int = 2,
                      config: FbankConfig = FbankConfig(), norm_vars: bool = False,
-                     allow_pipes: bool = False, progress: bool = True, scheduler=None) -> FeatureSummary:
+                     allow_pipes: bool = False, progress: bool = True, scheduler=None,
+                     channel: int | None = None) -> FeatureSummary:
     """Compute fbank, per-speaker CMVN stats and the frame store of ``data_dir`` into ``feat_dir``.
 
     ``feat_dir`` is replaced atomically (complete or absent); whether finished work is reused is the
     caller's choice (``asrdistill compute-feats`` runs this as a step with a fingerprint). Utterances too short
     for one frame are skipped with a warning. ``scheduler``: run the chunks on that Dask scheduler's workers
-    instead of ``nj`` local processes (see :func:`asrdistill.parallel.make_executor`).
+    instead of ``nj`` local processes (see :func:`asrdistill.parallel.make_executor`). ``channel``: the
+    channel of multichannel recordings (0-based); None requires mono audio. With a ``segments`` file each
+    recording is read once for all its segments. NaN/Inf features are an error naming the utterance; a write
+    that fails (disk full, permissions) is an error naming the file.
     """
     from tqdm import tqdm
 
@@ -170,14 +185,15 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
     start = time.perf_counter()
     dd = read_data_dir(data_dir, allow_pipes=allow_pipes, require_text=False)
     utts = dd.utts
-    chunks = _split_chunks(utts, max(MIN_CHUNKS, -(-len(utts) // CHUNK_UTTS)))
+    group = {u: dd.recording_of(u) for u in utts} if dd.segments is not None else None
+    chunks = _split_chunks(utts, max(MIN_CHUNKS, -(-len(utts) // CHUNK_UTTS)), group)
     from asrdistill.parallel import make_executor
 
     executor = make_executor(min(nj, len(chunks)), scheduler, **_LOCAL_OPTIONS)
     log.info("%s -> %s: %d utterances, %d chunks, %d jobs%s", data_dir, feat_dir, len(utts), len(chunks),
              executor.nj, f" on {scheduler}" if scheduler else "")
 
-    with atomic_path(feat_dir) as tmp:
+    with reported(feat_dir, "write the feature dir"), atomic_path(feat_dir) as tmp:
         tmp.mkdir()
         pieces_dir = tmp / "pieces"
         pieces_dir.mkdir()
@@ -185,7 +201,7 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
         results: list[_ChunkResult | None] = [None] * len(chunks)
         with tqdm(total=len(utts), desc="fbank", unit="utt", disable=not progress) as bar:
             # results in chunk order; a worker's error is re-raised here and cancels the rest
-            for i, res in enumerate(executor.map(_extract_job, list(zip(chunks, pieces)), shared=(dd, config))):
+            for i, res in enumerate(executor.map(_extract_job, list(zip(chunks, pieces)), shared=(dd, config, channel))):
                 results[i] = res
                 bar.update(len(chunks[i]))
         assert all(r is not None for r in results)
@@ -209,6 +225,8 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
 
         # Per-speaker CMVN stats (Kaldi format, float64).
         import kaldiio
+
+        from asrdistill.kaldi_tables import check_finite
 
         spk_stats: dict[str, np.ndarray] = {}
         for r in results:
@@ -240,7 +258,9 @@ def compute_features(data_dir: str | os.PathLike, feat_dir: str | os.PathLike, n
             raw = np.memmap(f"{piece}.f32", dtype="<f4", mode="r").reshape(-1, dim)  # read as needed
             pos = 0
             for utt, n in zip(r.utts, r.num_frames):
-                frames[row:row + n] = apply_cmvn(raw[pos:pos + n], spk_stats[dd.utt2spk[utt]], norm_vars)
+                normed = apply_cmvn(raw[pos:pos + n], spk_stats[dd.utt2spk[utt]], norm_vars)
+                check_finite(normed, f"utterance {utt}: features after CMVN (speaker {dd.utt2spk[utt]})")
+                frames[row:row + n] = normed
                 pos += n
                 row += n
             del raw

@@ -4,9 +4,15 @@
 raw little-endian float32 array [N, D]; ``frames.json`` holds ``dim``, ``utts`` and ``offsets``
 (U+1 int64 values: the frames of ``utts[i]`` are rows ``offsets[i]:offsets[i+1]``). Training reads
 frames by index straight from the map, without parsing Kaldi archives.
+
+Reliability: ``frames.f32`` is allocated on disk before it is written (a full disk is an error naming the
+file, not a SIGBUS in the middle of the map); a store whose index or size does not add up is an error
+naming the file; :meth:`FrameStore.check_finite` names the first utterance with a NaN/Inf frame (readers that
+train or score call it).
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -14,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from asrdistill.errors import UserFacingError
+from asrdistill.errors import UserFacingError, os_error_message, reported
 
 FRAMES_FILE = "frames.f32"
 INDEX_FILE = "frames.json"
@@ -38,7 +44,19 @@ def open_frames_for_writing(directory: str | os.PathLike, num_frames: int, dim: 
     if num_frames == 0:
         path.write_bytes(b"")
         return np.zeros((0, dim), dtype=DTYPE)
-    return np.memmap(path, dtype=DTYPE, mode="w+", shape=(num_frames, dim))
+    size = int(num_frames) * int(dim) * DTYPE.itemsize
+    with reported(path, f"allocate {size} bytes"):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            try:
+                os.posix_fallocate(fd, 0, size)  # blocks on disk now: writing the map can no longer fail
+            except OSError as err:
+                if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+                os.ftruncate(fd, size)  # a file system without fallocate
+        finally:
+            os.close(fd)
+    return np.memmap(path, dtype=DTYPE, mode="r+", shape=(num_frames, dim))
 
 
 class FrameStore:
@@ -55,16 +73,26 @@ class FrameStore:
         if not index_path.is_file() or not frames_path.is_file():
             raise UserFacingError(f"{self.path}: no frame store here ({INDEX_FILE} and {FRAMES_FILE} needed; "
                                   f"run `asrdistill compute-feats` first)")
-        info = json.loads(index_path.read_text())
+        from asrdistill.textio import read_text
+
+        try:
+            info = json.loads(read_text(index_path))
+            self.dim: int = int(info["dim"])
+            self.utts: list[str] = [str(u) for u in info["utts"]]
+            self.offsets: np.ndarray = np.asarray(info["offsets"], dtype=np.int64)
+        except (ValueError, KeyError, TypeError) as err:
+            raise UserFacingError(f"{index_path}: corrupt frame store index ({type(err).__name__}: {err})") from None
         self.info: dict[str, Any] = info
-        self.dim: int = int(info["dim"])
-        self.utts: list[str] = list(info["utts"])
-        self.offsets: np.ndarray = np.asarray(info["offsets"], dtype=np.int64)
-        if len(self.offsets) != len(self.utts) + 1:
+        if len(self.offsets) != len(self.utts) + 1 or self.offsets.ndim != 1:
             raise UserFacingError(f"{index_path}: {len(self.offsets)} offsets for {len(self.utts)} utterances")
+        if self.offsets[0] != 0 or np.any(np.diff(self.offsets) < 0):
+            raise UserFacingError(f"{index_path}: offsets must start at 0 and never decrease")
         self.num_frames: int = int(self.offsets[-1])
         expected = self.num_frames * self.dim * DTYPE.itemsize
-        size = frames_path.stat().st_size
+        try:
+            size = frames_path.stat().st_size
+        except OSError as err:
+            raise UserFacingError(os_error_message(err, frames_path, "read")) from None
         if size != expected:
             raise UserFacingError(f"{frames_path}: {size} bytes, expected {expected} "
                                   f"({self.num_frames} frames x {self.dim} dims x 4)")
@@ -91,6 +119,33 @@ class FrameStore:
         """The CMVN-applied frames [T, D] of ``utt`` (a view into the memory map)."""
         i = self.index(utt)
         return self.frames[self.offsets[i]:self.offsets[i + 1]]
+
+    def check_finite(self, utts: Sequence[str] | None = None) -> None:
+        """An error naming the first utterance (of ``utts``, default all) whose frames hold a NaN or Inf.
+
+        Reads the frames once, in blocks of about 64 MB (a few seconds for a 100-hour corpus)."""
+        positions = range(len(self.utts)) if utts is None else sorted(self.index(u) for u in utts)
+        block_rows = max(1, (64 << 20) // max(1, self.dim * DTYPE.itemsize))
+        # contiguous runs of the wanted utterances, scanned a block at a time
+        runs: list[tuple[int, int]] = []
+        for i in positions:
+            a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+            if runs and runs[-1][1] == a:
+                runs[-1] = (runs[-1][0], b)
+            elif b > a:
+                runs.append((a, b))
+        for a, b in runs:
+            for start in range(a, b, block_rows):
+                block = self.frames[start:min(b, start + block_rows)]
+                ok = np.isfinite(block).all(axis=1)
+                if not ok.all():
+                    row = start + int(np.argmin(ok))
+                    i = int(np.searchsorted(self.offsets, row, side="right")) - 1
+                    col = int(np.argmin(np.isfinite(self.frames[row])))
+                    raise UserFacingError(
+                        f"{self.path / FRAMES_FILE} (utterance {self.utts[i]}): {self.frames[row, col]} at frame "
+                        f"{row - int(self.offsets[i])}, dim {col} (NaN/Inf features: recompute the features, "
+                        "or check the audio and the CMVN statistics)")
 
     @property
     def lengths(self) -> np.ndarray:

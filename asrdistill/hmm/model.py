@@ -209,25 +209,37 @@ class GmmHmm:
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "<bytes>") -> "GmmHmm":
+        import zipfile
+
         import kaldi_hmm_gmm as khg
+        if not data:
+            raise UserFacingError(f"{source}: empty file (not a GMM-HMM model; an interrupted copy?)")
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             spec = json.loads(arrays.pop("spec_json").tobytes().decode())
-        except (ValueError, KeyError, OSError) as err:
-            raise UserFacingError(f"{source}: not a GMM-HMM model file ({err})") from None
-        if spec.get("format") != FORMAT:
-            raise UserFacingError(f"{source}: unknown model format {spec.get('format')!r}")
-        codec = _StateCodec(arrays, spec["topo_text"])
-        return cls(
-            topo_text=spec["topo_text"],
-            ctx_dep=restore(khg.ContextDependency, codec.decode(spec["ctx_dep"])),
-            trans_model=restore(khg.TransitionModel, codec.decode(spec["trans_model"])),
-            am=restore(khg.AmDiagGmm, codec.decode(spec["am"])),
-            phones=list(spec["phones"]),
-            feature_config=spec["feature_config"],
-            info=spec["info"],
-        )
+        except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as err:
+            raise UserFacingError(f"{source}: truncated or corrupt GMM-HMM model file ({err})") from None
+        except (ValueError, KeyError, OSError, UnicodeDecodeError, AttributeError) as err:
+            raise UserFacingError(f"{source}: not a GMM-HMM model file ({type(err).__name__}: {err})") from None
+        if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+            raise UserFacingError(f"{source}: unknown model format "
+                                  f"{spec.get('format') if isinstance(spec, dict) else None!r}")
+        try:
+            codec = _StateCodec(arrays, spec["topo_text"])
+            return cls(
+                topo_text=spec["topo_text"],
+                ctx_dep=restore(khg.ContextDependency, codec.decode(spec["ctx_dep"])),
+                trans_model=restore(khg.TransitionModel, codec.decode(spec["trans_model"])),
+                am=restore(khg.AmDiagGmm, codec.decode(spec["am"])),
+                phones=list(spec["phones"]),
+                feature_config=spec["feature_config"],
+                info=spec["info"],
+            )
+        except UserFacingError:
+            raise
+        except Exception as err:  # inconsistent members: the Kaldi objects refuse their state in assorted ways
+            raise UserFacingError(f"{source}: corrupt GMM-HMM model file ({type(err).__name__}: {err})") from None
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically (npz archive, no pickle); also usable as ``exp/<sys>/final.mdl``."""
@@ -237,10 +249,16 @@ class GmmHmm:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "GmmHmm":
+        from asrdistill.errors import os_error_message
+
         path = Path(path)
         if not path.is_file():
             raise UserFacingError(f"{path}: model file not found")
-        return cls.from_bytes(path.read_bytes(), str(path))
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise UserFacingError(os_error_message(err, path, "read")) from None
+        return cls.from_bytes(data, str(path))
 
     def tree_bytes(self) -> bytes:
         """The tree as a Kaldi binary ContextDependency file (what ``__getstate__`` holds)."""

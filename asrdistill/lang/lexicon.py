@@ -9,7 +9,10 @@ Files (as in Kaldi's ``utils/prepare_lang.sh``):
 
 :func:`write_dict_dir` writes one (atomically, validated before it appears).
 
-Every error names the file and the line (:class:`asrdistill.errors.DataDirError`).
+Every error names the file and the line (:class:`asrdistill.errors.DataDirError`). Files are read as UTF-8
+under :mod:`asrdistill.textio`'s policy: a byte-order mark at the start is stripped (so a first line
+``<UNK> SPN`` written by a Windows editor still defines ``<UNK>``), one elsewhere or a non-UTF-8 byte is an
+error naming the line.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from asrdistill.errors import DataDirError
+from asrdistill.textio import read_lines
 from asrdistill.utils import atomic_path
 
 RESERVED_WORDS = ("<eps>", "#0", "<s>", "</s>")
@@ -69,7 +73,7 @@ def _read_phone_sets(path: Path, required: bool = True) -> list[list[str]]:
             raise DataDirError(str(path), None, "missing (required in a dict dir)")
         return []
     sets = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_lines(path), 1):
         phones = line.split()
         if not phones:
             continue
@@ -118,7 +122,7 @@ def read_dict_dir(dict_dir: str | os.PathLike) -> DictDir:
         raise DataDirError(str(lex_path), None, "missing (required in a dict dir)")
     lexicon: list[tuple[str, float, tuple[str, ...]]] = []
     entries: dict[tuple[str, tuple[str, ...]], int] = {}
-    for lineno, line in enumerate(lex_path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(read_lines(lex_path), 1):
         fields = line.split()
         if not fields:
             continue

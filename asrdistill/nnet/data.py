@@ -27,39 +27,20 @@ log = get_logger(__name__)
 
 
 def read_num_pdfs(ali_dir: str | os.PathLike) -> int:
-    path = Path(ali_dir) / "num_pdfs"
-    if not path.is_file():
-        raise UserFacingError(f"{path}: missing (alignment dirs hold num_pdfs)")
-    try:
-        return int(path.read_text().split()[0])
-    except (ValueError, IndexError):
-        raise UserFacingError(f"{path}:1: expected an integer") from None
+    from asrdistill.align.alidir import read_num_pdfs as read
+
+    return read(Path(ali_dir) / "num_pdfs")
 
 
 def read_pdf_alignments(ali_dir: str | os.PathLike) -> dict[str, np.ndarray]:
-    """utterance -> int32 pdf-ids per frame, from ``<ali_dir>/pdf.scp``."""
-    import kaldiio
+    """utterance -> int32 pdf-ids per frame, from ``<ali_dir>/pdf.scp``. The toolkit wrote it (``align`` or
+    ``import-ali``), so a command in it is refused whatever ``--allow-pipes`` says (:mod:`asrdistill.kaldi_tables`)."""
+    from asrdistill.kaldi_tables import read_int_vector_table
 
     scp = Path(ali_dir) / "pdf.scp"
     if not scp.is_file():
         raise UserFacingError(f"{scp}: missing (run the alignment stage first)")
-    out: dict[str, np.ndarray] = {}
-    with open(scp) as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split(maxsplit=1)
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise UserFacingError(f"{scp}:{lineno}: expected '<utt> <rxfilename>'")
-            utt, rx = parts[0], parts[1].strip()
-            ark = rx.rsplit(":", 1)[0]
-            if not os.path.isabs(ark) and not Path(ark).exists() and (Path(ali_dir) / ark).exists():
-                rx = str(Path(ali_dir) / rx)  # a path relative to the ali dir
-            try:
-                out[utt] = np.asarray(kaldiio.load_mat(rx), dtype=np.int32).reshape(-1)
-            except Exception as err:
-                raise UserFacingError(f"{scp}:{lineno} (utterance {utt}): cannot read alignment: {err}") from err
-    return out
+    return read_int_vector_table(scp, allow_pipes=False)
 
 
 @dataclass
@@ -154,9 +135,9 @@ def load_frame_dataset(feat_dir: str | os.PathLike, ali_dir: str | os.PathLike,
                        num_pdfs: int | None = None) -> FrameDataset:
     """Pair the frame store of ``feat_dir`` with the pdf alignments of ``ali_dir``.
 
-    Utterances without an alignment are skipped (logged); an alignment whose length differs from
-    its utterance's frame count, or a pdf-id outside ``[0, num_pdfs)``, is an error naming the
-    utterance. ``num_pdfs`` defaults to ``<ali_dir>/num_pdfs``.
+    Utterances without an alignment are skipped (a warning names them); an alignment whose length differs
+    from its utterance's frame count, a pdf-id outside ``[0, num_pdfs)`` or a NaN/Inf in the frames of an
+    aligned utterance is an error naming the utterance. ``num_pdfs`` defaults to ``<ali_dir>/num_pdfs``.
     """
     from asrdistill.features.store import FrameStore
 
@@ -164,6 +145,7 @@ def load_frame_dataset(feat_dir: str | os.PathLike, ali_dir: str | os.PathLike,
     if num_pdfs is None:
         num_pdfs = read_num_pdfs(ali_dir)
     ali = read_pdf_alignments(ali_dir)
+    store.check_finite([u for u in store.utts if u in ali])
     utts, lengths, chunks, targets = [], [], [], []
     for i, utt in enumerate(store.utts):
         pdfs = ali.get(utt)
@@ -180,10 +162,12 @@ def load_frame_dataset(feat_dir: str | os.PathLike, ali_dir: str | os.PathLike,
         lengths.append(end - start)
         chunks.append(np.asarray(store.frames[start:end], dtype=np.float32))
         targets.append(pdfs)
-    skipped = len(store.utts) - len(utts)
+    skipped = [u for u in store.utts if u not in ali]
     if skipped:
-        log.info("%s: %d of %d utterances have no alignment in %s; skipped", feat_dir, skipped,
-                 len(store.utts), ali_dir)
+        from asrdistill.align.alidir import name_some
+
+        log.warning("%s: %d of %d utterances have no alignment in %s (see its failed.txt); left out: %s", feat_dir,
+                    len(skipped), len(store.utts), ali_dir, name_some(skipped))
     extra = sorted(set(ali) - set(store.utts))
     if extra:
         log.warning("%s: %d aligned utterances are not in %s (e.g. %s)", ali_dir, len(extra), feat_dir, extra[0])
