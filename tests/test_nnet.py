@@ -327,3 +327,72 @@ def test_log_prior_from_caller(toy, tmp_path):
     assert not torch.allclose(res.model.log_prior, torch.from_numpy(log_prior_from_counts(train.pdf_counts())))
     with pytest.raises(UserFacingError, match="log_prior"):
         train_model(SMALL, train, dev, tmp_path / "bad", quiet(max_epochs=1), log_prior=prior[:-1])
+
+
+def test_memmap_dataset_same_batches_and_model(toy, tmp_path):
+    root, train, dev = toy
+    mm = load_frame_dataset(root / "ftr", root / "atr", mmap=True)
+    assert isinstance(mm.frames, np.memmap) and mm.utts == train.utts and torch.equal(mm.targets, train.targets)
+    rows = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:500]
+    assert torch.equal(mm.splicer(3, 2)(mm.frames, rows), train.splicer(3, 2)(train.frames, rows))
+    sub, sub_mm = train.subset(0.4, seed=3), mm.subset(0.4, seed=3)  # rows no longer those of the store
+    r = torch.arange(len(sub))
+    assert torch.equal(sub_mm.splicer(3, 2)(sub_mm.frames, r), sub.splicer(3, 2)(sub.frames, r))
+    assert torch.equal(sub_mm.in_memory().frames, sub.frames)
+    assert all(np.array_equal(a, b) for a, b in zip(sub_mm.feature_stats(), sub.feature_stats()))
+    chunks = list(sub_mm._chunks(37))  # the chunking that feature_stats shares with the in-memory dataset
+    assert [len(c) for c in chunks[:-1]] == [37] * (len(chunks) - 1) and np.array_equal(np.concatenate(chunks),
+                                                                                       sub.frames.numpy())
+    import pickle
+
+    again = pickle.loads(pickle.dumps(sub_mm))  # pickles by path: the frames are not copied
+    assert len(pickle.dumps(sub_mm)) < sub.frames.numel() and isinstance(again.frames, np.memmap)
+    assert torch.equal(again.splicer(3, 2)(again.frames, r), sub.splicer(3, 2)(sub.frames, r))
+    cfg = quiet(max_epochs=2)
+    a = train_model(SMALL, train, dev, tmp_path / "mem", cfg)
+    b = train_model(SMALL, mm, load_frame_dataset(root / "fdv", root / "adv", mmap=True), tmp_path / "mm", cfg)
+    assert (tmp_path / "mem" / "final.mdl").read_bytes() == (tmp_path / "mm" / "final.mdl").read_bytes()
+    assert [h["dev_ce"] for h in a.history] == [h["dev_ce"] for h in b.history]
+
+
+def test_batches_on_another_device_type(toy):
+    """What a CUDA run does differently, checked on the 'meta' device: batches, targets and row indices end up
+    on the training device with the dtypes that indexing and the loss need (no CPU tensors left behind)."""
+    from asrdistill.nnet.data import FrameDataset, MemmapFrameDataset
+
+    root, train, _ = toy
+    meta = torch.device("meta")
+    mm = load_frame_dataset(root / "ftr", root / "atr", mmap=True)
+    # (the utterance table stays on the CPU here: a meta tensor has no values to copy back)
+    for on in (FrameDataset(train.frames.to(meta), train.targets.to(meta), train.offsets, train.utts, NUM_PDFS),
+               MemmapFrameDataset(mm.store_path, mm.store_start, mm.targets.to(meta), mm.offsets, mm.utts, NUM_PDFS)):
+        assert on.device == meta and on.targets.dtype == torch.int64
+        data = train
+        rows_cpu = torch.randperm(len(data))[:64]
+        rows = rows_cpu.to(meta)
+        x = on.splicer(3, 2)(on.frames, rows_cpu if isinstance(on.frames, np.ndarray) else rows)
+        assert x.device == meta and x.dtype == torch.float32 and tuple(x.shape) == (64, 6 * 40)
+        y = on.targets[rows]
+        assert y.device == meta and y.dtype == torch.int64
+        model = build_model(SMALL, seed=0).to(meta)
+        logits = model(x)
+        assert logits.device == meta
+        assert torch.nn.functional.cross_entropy(logits, y).device == meta
+
+
+def test_parallel_members_identical_to_sequential(toy, tmp_path):
+    import hashlib
+
+    from asrdistill.nnet.members import train_ensemble
+
+    _, train, dev = toy
+    cfg = quiet(max_epochs=1)
+    seq = train_ensemble(2, SMALL, train, dev, tmp_path / "seq", cfg)
+    par = train_ensemble(2, SMALL, train, dev, tmp_path / "par", cfg, parallel=2)
+
+    def digest(d, i):
+        return hashlib.sha256((tmp_path / d / f"member{i}" / "final.mdl").read_bytes()).hexdigest()
+
+    assert [digest("seq", i) for i in range(2)] == [digest("par", i) for i in range(2)]
+    assert digest("seq", 0) != digest("seq", 1)  # the members do differ (by seed)
+    assert seq["dev"]["arithmetic"] == par["dev"]["arithmetic"]

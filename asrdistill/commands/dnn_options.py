@@ -20,6 +20,10 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--subset", type=float, default=1.0, metavar="FRACTION",
                    help="train on this fraction of the training utterances (whole utterances; default 1)")
     g.add_argument("--subset-seed", type=int, default=0, help="seed of the subset choice")
+    g.add_argument("--frames", choices=("auto", "memory", "mmap"), default="auto",
+                   help="where the training frames live: 'memory' (a copy per process; on CUDA on the device), "
+                        "'mmap' (read per batch from the frame store's memory map, shared by all processes), "
+                        "'auto' = mmap under torchrun, else memory. Results are the same")
 
 
 def add_model_options(p: argparse.ArgumentParser, default_preset: str | None = "small") -> None:
@@ -88,8 +92,50 @@ def data_inputs(args: argparse.Namespace) -> dict[str, str]:
 
 
 def load_train_dev(args: argparse.Namespace):
-    """(train, dev) FrameDatasets from the data options (train subset applied)."""
+    """(train, dev) FrameDatasets from the data options (train subset applied; memory-mapped per ``--frames``)."""
+    from asrdistill.nnet import distributed as dist
     from asrdistill.nnet.data import load_training_sets
 
+    frames = getattr(args, "frames", "auto")
+    mmap = frames == "mmap" or (frames == "auto" and dist.launched())
     return load_training_sets(args.feats, args.ali, args.dev_feats, args.dev_ali, subset=args.subset,
-                              subset_seed=args.subset_seed, record_in=args.out)
+                              subset_seed=args.subset_seed, record_in=args.out if dist.is_main() else None,
+                              mmap=mmap)
+
+
+class TrainingStep:
+    """The experiment step of a DNN training command, DDP-aware: under torchrun only rank 0 reads and writes
+    the step's records (skip / begin / complete); the others follow its decisions.
+
+    ``skip`` and ``resume`` are known after construction (same on every rank).
+    """
+
+    def __init__(self, args: argparse.Namespace, name: str, inputs: dict, exclude: tuple[str, ...] = ("out",)):
+        from asrdistill.commands import command_step
+        from asrdistill.nnet import distributed as dist
+
+        from asrdistill.errors import UserFacingError
+
+        dist.init(getattr(args, "device", "auto"))
+        self.step = None
+        ok, skip, resume = 1, 0, 0
+        try:
+            if dist.is_main():
+                self.step = command_step(args, name, args.out, inputs, exclude=exclude + ("frames",))
+                skip = int(self.step.skip())
+                if not skip:
+                    resume = int(self.step.begin() and not args.no_resume)
+        except BaseException:
+            dist.broadcast_ints([0, 0, 0])  # the other ranks stop too instead of waiting
+            raise
+        ok, skip, resume = dist.broadcast_ints([ok, skip, resume])
+        if not ok:
+            raise UserFacingError(f"{args.out}: rank 0 could not start {name} (its message says why)")
+        self.skip, self.resume = bool(skip), bool(resume)
+
+    def complete(self, outputs, info=None) -> None:
+        from asrdistill.nnet import distributed as dist
+
+        if self.step is not None:
+            self.step.complete(outputs, info=info)
+        dist.barrier()

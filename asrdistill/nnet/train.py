@@ -514,8 +514,8 @@ def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset,
     if resume and is_done(out) and (out / "final.mdl").is_file():
         return _finished(out, train_data, arch)
 
-    out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
         (out / ".done").unlink(missing_ok=True)  # (re)training: an old result is no longer final
     model = _initial_model(model_config, train_data, config, log_prior, out).to(device)
     state = TrainState(model, _make_optimizer(model, config), Newbob.from_config(config),
