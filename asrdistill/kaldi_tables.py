@@ -152,7 +152,7 @@ def load_entry(rx: str, base: Path, where: str, allow_pipes: bool = False) -> np
         data = _run_command(rx[:-1].strip(), where)
         fd: BinaryIO = io.BytesIO(data)
         try:
-            return _read_object(fd, where)
+            return _read_object(fd, f"{where}: the output of {rx!r}")
         except UserFacingError:
             raise
         except Exception as err:  # kaldiio raises assorted errors (AssertionError, ValueError, ...)

@@ -344,21 +344,26 @@ def recording_info(dd: DataDir, rec: str) -> AudioInfo:
 
 
 def _pick_channel(samples: np.ndarray, channel: int | None, dd: DataDir, rec: str) -> np.ndarray:
-    channels = samples.shape[1]
+    _check_channels(dd, rec, samples.shape[1], channel)
+    return samples[:, 0 if samples.shape[1] == 1 else channel]
+
+
+def _check_channels(dd: DataDir, rec: str, channels: int, channel: int | None) -> None:
+    """Mono recordings are used as they are; of a multichannel one, ``channel`` must name one that exists."""
+    if channels == 1:
+        return
     if channel is None:
-        if channels != 1:
-            raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {channels} channels; choose one with --channel N "
-                                      "(0 = the first), or select it in wav.scp (e.g. 'sox FILE -t wav - remix 1 |')")
-        return samples[:, 0]
+        raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {channels} channels; choose one with --channel N "
+                                  "(0 = the first), or select it in wav.scp (e.g. 'sox FILE -t wav - remix 1 |')")
     if not 0 <= channel < channels:
-        raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {channels} channel(s); --channel {channel} does not exist")
-    return samples[:, channel]
+        raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {channels} channels; --channel {channel} does not exist")
 
 
 def read_recording(dd: DataDir, rec: str, channel: int | None = None) -> tuple[np.ndarray, int]:
     """Samples of recording ``rec`` as float32 at int16 scale (as Kaldi reads WAV files) and the sample rate.
 
-    ``channel`` None: the recording must be mono (an error naming it otherwise); N: that channel (0-based)."""
+    ``channel``: the channel (0-based) of a multichannel recording; None makes one an error naming it. A mono
+    recording is used as it is."""
     import soundfile
 
     source, _ = _audio_source(dd, rec)
@@ -436,14 +441,8 @@ def check_audio(dd: DataDir, channel: int | None = None, pipes: str = "all", che
                 continue
             ran_pipe = True
         info = recording_info(dd, rec)
-        if not check_channels:
-            pass
-        elif channel is None and info.channels != 1:
-            raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {info.channels} channels; choose one with --channel N "
-                                      "(0 = the first), or select it in wav.scp (e.g. 'sox FILE -t wav - remix 1 |')")
-        elif channel is not None and not 0 <= channel < info.channels:
-            raise _wav_error(dd, rec, f"{dd.wav_scp[rec]} has {info.channels} channel(s); --channel {channel} "
-                                      "does not exist")
+        if check_channels:
+            _check_channels(dd, rec, info.channels, channel)
         if rate is None:
             rate, rate_rec = info.sample_rate, rec
         elif info.sample_rate != rate:

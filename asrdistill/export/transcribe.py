@@ -30,12 +30,12 @@ CMVN_NOTE = ("using utterance-level CMVN: a file has no speaker statistics (trai
 def _channel_error(path: Path, channels: int, channel: int | None) -> UserFacingError:
     if channel is None:
         return UserFacingError(f"{path}: {channels} channels; choose one with --channel N (0 = the first)")
-    return UserFacingError(f"{path}: {channels} channel(s); --channel {channel} does not exist")
+    return UserFacingError(f"{path}: {channels} channels; --channel {channel} does not exist")
 
 
 def read_wav(path: str | os.PathLike, channel: int | None = None) -> tuple[np.ndarray, int]:
-    """Samples (float32 at int16 scale, as Kaldi reads WAV) and the sample rate. ``channel`` None: the file must
-    be mono (an error naming it otherwise); N: that channel (0-based)."""
+    """Samples (float32 at int16 scale, as Kaldi reads WAV) and the sample rate. ``channel``: the channel
+    (0-based) of a multichannel file; None makes one an error naming it. A mono file is used as it is."""
     import soundfile
 
     path = Path(path)
@@ -46,9 +46,9 @@ def read_wav(path: str | os.PathLike, channel: int | None = None) -> tuple[np.nd
     except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
         raise UserFacingError(f"{path}: cannot read audio: {err}") from None
     channels = samples.shape[1]
-    if (channel is None and channels != 1) or (channel is not None and not 0 <= channel < channels):
+    if channels != 1 and (channel is None or not 0 <= channel < channels):
         raise _channel_error(path, channels, channel)
-    return samples[:, channel or 0].astype(np.float32), int(rate)
+    return samples[:, 0 if channels == 1 else channel].astype(np.float32), int(rate)
 
 
 def _audio_info(path: Path, channel: int | None = None) -> tuple[int, int]:
@@ -62,7 +62,7 @@ def _audio_info(path: Path, channel: int | None = None) -> tuple[int, int]:
     except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
         raise UserFacingError(f"{path}: cannot read audio: {err}") from None
     channels = int(info.channels)
-    if (channel is None and channels != 1) or (channel is not None and not 0 <= channel < channels):
+    if channels != 1 and (channel is None or not 0 <= channel < channels):
         raise _channel_error(path, channels, channel)
     return int(info.frames), int(info.samplerate)
 
