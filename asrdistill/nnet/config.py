@@ -12,7 +12,7 @@ from asrdistill.errors import UserFacingError
 from asrdistill.utils import JsonConfig
 
 #: name -> (hidden layers, hidden units). ``paper`` is Hinton et al. 2015 Sec. 4 (8 x 2560 ReLU,
-#: ~85M parameters with 14000 pdfs). ``small`` and ``medium`` are CPU sizes (see benchmarks/bench_nnet.py),
+#: ~85M parameters with 14000 pdfs). ``small`` and ``medium`` are CPU sizes (see benchmarks/bench_train.py),
 #: ``tiny`` the demo's and the tests'.
 PRESETS: dict[str, tuple[int, int]] = {
     "paper": (8, 2560),

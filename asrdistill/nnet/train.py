@@ -545,12 +545,15 @@ def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset,
             state.epoch += 1
             t0, lr = time.time(), state.sched.lr
             stats = train_one_epoch(run, state)
+            t1 = time.time()
             dev = compute_validation_loss(run, model)
+            t2 = time.time()
             dist.barrier()  # best.pt is complete before a rejection reads it
             accepted = schedule_step(run, state, dev)
             seconds = time.time() - t0
             record = {"epoch": state.epoch, "lr": lr, **stats, "dev_ce": dev["ce"], "dev_acc": dev["frame_acc"],
-                      "accepted": accepted, "seconds": seconds, "frames_per_s": len(train_data) / seconds}
+                      "accepted": accepted, "seconds": seconds, "frames_per_s": len(train_data) / seconds,
+                      "train_seconds": t1 - t0, "dev_seconds": t2 - t1}
             state.history.append(record)
             _log_epoch(run, state, record)
             save_checkpoint(run, state)
