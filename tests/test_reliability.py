@@ -186,6 +186,15 @@ def test_nan_features_fail_score_frames_and_train_dnn_naming_the_utterance(frame
     assert f"utterance {bad}" in _err(capsys) and not (tmp_path / "dnn" / ".done").exists()
 
 
+def test_nan_features_fail_gmm_training_naming_the_utterance(gmm, tmp_path, capsys):
+    feats = tmp_path / "feats"
+    shutil.copytree(gmm["corpus"].feat_dir, feats)
+    bad = _poison(feats, 5, np.inf)
+    assert main(["train-mono", str(gmm["corpus"].data_dir), str(feats), str(gmm["lang"]), str(tmp_path / "mono"),
+                 *gmm["opts"]]) == 1
+    assert f"(utterance {bad}): inf at frame 3, dim 7" in _err(capsys) and not (tmp_path / "mono").exists()
+
+
 def test_inf_loglikes_and_fractional_alignments_are_errors_naming_utterance_and_frame(tmp_path):
     from asrdistill.kaldi_tables import read_int_vector_table, read_matrix_table
 

@@ -193,6 +193,7 @@ def train_mono(lang: Lang, feat_dir: str | os.PathLike, transcripts: dict[str, l
                     len(no_feats), feat_dir, name_some(no_feats))
     if not utts:
         raise UserFacingError(f"{feat_dir}: no utterance has both features and a transcript")
+    store.check_finite(utts)  # a NaN/Inf frame is an error naming its utterance, not NaN statistics
     t0 = time.time()
     model = init_mono_model(lang, feat_dir, utts)
     report.stages["init"] = time.time() - t0
@@ -230,6 +231,7 @@ def align_data(model: GmmHmm, lang: Lang, feat_dir: str | os.PathLike, transcrip
         from asrdistill.align.alidir import name_some
         log.warning("%d utterances with transcripts have no features in %s (listed in failed.txt): %s",
                     len(no_feats), feat_dir, name_some(no_feats))
+    store.check_finite(utts)
     t0 = time.time()
     res = run_pass(model, feat_dir, utts, PassConfig(mode="align", beam=beam, retry_beam=retry_beam,
                                                      boost_silence=boost_silence, accumulate=False),
@@ -311,6 +313,7 @@ def accumulate_tree_stats(model: GmmHmm, feat_dir: str, alignments: dict[str, np
     from asrdistill.features.store import FrameStore
     from asrdistill.tree import TreeStats
     store = FrameStore(feat_dir)
+    store.check_finite(sorted(u for u in alignments if u in store))
     feat_fn = GmmFeatures(store.dim)
     info = model.tid_info()
     stats = TreeStats(feat_fn.dim)
