@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asrdistill.distill.cache import build_cache, cache_bytes, decode_logits, distances, encode_logits
+from asrdistill.distill.cache import cache_bytes, decode_logits, distances, encode_logits
 from asrdistill.distill.loss import distillation_loss
-from asrdistill.distill.teacher import CachedTeacher, OnTheFlyTeacher
+from asrdistill.distill.teacher import CachedTeacher, OnTheFlyTeacher, build_teacher_cache
 from asrdistill.nnet.config import DnnConfig, member_files
 from asrdistill.nnet.data import load_frame_dataset
 from asrdistill.nnet.ensemble import combine_log_probs, load_ensemble
@@ -78,7 +78,8 @@ def main() -> int:
     ap.add_argument("--work", default="/tmp/cachebench")
     ap.add_argument("--json")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--reps", type=int, default=40)
+    ap.add_argument("--timing-only", action="store_true", help="skip the distance measurements")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     files = [str(f) for f in member_files(args.teacher)]
@@ -104,90 +105,91 @@ def main() -> int:
     builds = {}
     for enc in ("u8-sqrt", "f16"):
         t0 = time.perf_counter()
-        build_cache(ens, data, work / enc, files, enc, progress=False)
+        build_teacher_cache(ens, data, work / enc, files, enc, progress=False)
         builds[enc] = {"build_s": time.perf_counter() - t0, "bytes": cache_bytes(work / enc)}
     out["builds"] = builds
 
-    # -- distances ----------------------------------------------------------------------------------------
-    cands = {
-        "u8-linear": lambda z: u8_generic(z, lambda d, r: d / r, lambda u, r: u * r),
-        "u8-log": lambda z: u8_generic(z, lambda d, r: torch.log1p(d) / torch.log1p(r),
-                                       lambda u, r: torch.expm1(u * torch.log1p(r))),
-        "u8-sqrt+top8": with_top_exact,
-    }
     readers = {enc: CachedTeacher(work / enc, data, files) for enc in ("u8-sqrt", "f16")}
-    sums: dict = {}
-    mass32 = {t: 0.0 for t in TEMPS}
-    ks = (32, 128, 256)
-    with torch.no_grad():
-        for s in range(0, len(sample), 2048):
-            rows = torch.from_numpy(sample[s:s + 2048])
-            z = teacher.member_logits(splicer(data.frames, rows))
-            approx = {enc: r.member_logits(None, rows) for enc, r in readers.items()}
-            approx.update({name: f(z) for name, f in cands.items()})
-            for name, za in approx.items():
+    if not args.timing_only:
+        # -- distances ----------------------------------------------------------------------------------------
+        cands = {
+            "u8-linear": lambda z: u8_generic(z, lambda d, r: d / r, lambda u, r: u * r),
+            "u8-log": lambda z: u8_generic(z, lambda d, r: torch.log1p(d) / torch.log1p(r),
+                                           lambda u, r: torch.expm1(u * torch.log1p(r))),
+            "u8-sqrt+top8": with_top_exact,
+        }
+        sums: dict = {}
+        mass32 = {t: 0.0 for t in TEMPS}
+        ks = (32, 128, 256)
+        with torch.no_grad():
+            for s in range(0, len(sample), 2048):
+                rows = torch.from_numpy(sample[s:s + 2048])
+                z = teacher.member_logits(splicer(data.frames, rows))
+                approx = {enc: r.member_logits(None, rows) for enc, r in readers.items()}
+                approx.update({name: f(z) for name, f in cands.items()})
+                for name, za in approx.items():
+                    for t in TEMPS:
+                        for meth in (("arithmetic", "geometric") if name in readers else ("arithmetic",)):
+                            for key, v in distances(z, za, t, meth).items():
+                                sums[(name, t, meth, key)] = sums.get((name, t, meth, key), 0.0) + float(v.sum())
                 for t in TEMPS:
-                    for meth in (("arithmetic", "geometric") if name in readers else ("arithmetic",)):
-                        for key, v in distances(z, za, t, meth).items():
-                            sums[(name, t, meth, key)] = sums.get((name, t, meth, key), 0.0) + float(v.sum())
-            for t in TEMPS:
-                p = combine_log_probs(z.double(), "arithmetic", t).exp()
-                mass32[t] += float(p.topk(min(32, c), -1).values.sum())
-                for k in ks:
-                    if k >= c:
-                        continue
-                    q = topk_dense(p.float(), k).double()
-                    kl = (p * (p.clamp_min(1e-300).log() - q.clamp_min(1e-300).log())).sum(-1)
-                    tv = 0.5 * (p - q).abs().sum(-1)
-                    for key, v in (("kl", kl), ("tv", tv)):
-                        name = f"top-{k}"
-                        sums[(name, t, "arithmetic", key)] = sums.get((name, t, "arithmetic", key), 0.0) + float(v.sum())
-    ns = len(sample)
-    table: dict = {}
-    for (name, t, meth, key), v in sums.items():
-        table.setdefault(name, {}).setdefault(meth, {}).setdefault(f"{t:g}", {})[key] = v / ns
-    out["distance"] = table
-    out["top32_mass"] = {f"{t:g}": v / ns for t, v in mass32.items()}
-    bytes_per_frame = {"f16": 2 * m * c, "u8-sqrt": m * c + 4 * m, "u8-linear": m * c + 4 * m, "u8-log": m * c + 4 * m,
-                       "u8-sqrt+top8": m * c + 4 * m + 8 * m * 4}
-    bytes_per_frame.update({f"top-{k}": 4 * k for k in ks})  # per temperature
-    out["bytes_per_frame"] = bytes_per_frame
+                    p = combine_log_probs(z.double(), "arithmetic", t).exp()
+                    mass32[t] += float(p.topk(min(32, c), -1).values.sum())
+                    for k in ks:
+                        if k >= c:
+                            continue
+                        q = topk_dense(p.float(), k).double()
+                        kl = (p * (p.clamp_min(1e-300).log() - q.clamp_min(1e-300).log())).sum(-1)
+                        tv = 0.5 * (p - q).abs().sum(-1)
+                        for key, v in (("kl", kl), ("tv", tv)):
+                            name = f"top-{k}"
+                            sums[(name, t, "arithmetic", key)] = sums.get((name, t, "arithmetic", key), 0.0) + float(v.sum())
+        ns = len(sample)
+        table: dict = {}
+        for (name, t, meth, key), v in sums.items():
+            table.setdefault(name, {}).setdefault(meth, {}).setdefault(f"{t:g}", {})[key] = v / ns
+        out["distance"] = table
+        out["top32_mass"] = {f"{t:g}": v / ns for t, v in mass32.items()}
+        bytes_per_frame = {"f16": 2 * m * c, "u8-sqrt": m * c + 4 * m, "u8-linear": m * c + 4 * m, "u8-log": m * c + 4 * m,
+                           "u8-sqrt+top8": m * c + 4 * m + 8 * m * 4}
+        bytes_per_frame.update({f"top-{k}": 4 * k for k in ks})  # per temperature
+        out["bytes_per_frame"] = bytes_per_frame
 
-    # -- per-batch cost -----------------------------------------------------------------------------------
-    def timeit(fn, reps=args.reps):
-        fn()
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        return (time.perf_counter() - t0) / reps * 1e3
-
+    # -- per-batch cost: candidates interleaved round by round; min and median over the rounds (the minimum is the
+    # least disturbed by other jobs on a shared machine) ---------------------------------------------------------
     gen = torch.Generator().manual_seed(1)
-    batches = [torch.randperm(n, generator=gen)[:args.batch] for _ in range(8)]
-    it = iter(range(10 ** 9))
-
-    def batch():
-        return batches[next(it) % len(batches)]
-
-    costs = {}
-    with torch.no_grad():
-        costs["onthefly_teacher_ms"] = timeit(lambda: teacher.soft_targets(splicer(data.frames, (b := batch())), b, 2.0))
-        for enc, r in readers.items():
-            costs[f"cache_{enc}_ms"] = timeit(lambda r=r: r.soft_targets(None, batch(), 2.0))
-            costs[f"cache_{enc}_gather_ms"] = timeit(lambda r=r: r.reader.codes[np.sort(batch().numpy())])
+    batches = [torch.randperm(n, generator=gen)[:args.batch] for _ in range(16)]
+    fns = {}
+    fns["onthefly_teacher"] = lambda b: teacher.soft_targets(splicer(data.frames, b), b, 2.0)
+    for enc, r in readers.items():
+        fns[f"cache_{enc}"] = lambda b, r=r: r.soft_targets(None, b, 2.0)
+        fns[f"cache_{enc}_gather_only"] = lambda b, r=r: r.reader.codes[b.numpy()]
     for preset, (layers, dim) in {"tiny": (2, 128), "small": (3, 256)}.items():
         cfg = DnnConfig(num_pdfs=c, left=ens.config.left, right=ens.config.right, hidden_layers=layers, hidden_dim=dim)
         model = build_model(cfg, seed=0).train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         soft = torch.softmax(torch.randn(args.batch, c), -1)
 
-        def step():
-            b = batch()
+        def step(b, model=model, opt=opt, soft=soft):
             x = splicer(data.frames, b)
             loss = distillation_loss(model(x), data.targets[b], soft, 2.0)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        costs[f"train_step_{preset}_ms"] = timeit(step)
+        fns[f"train_step_{preset}"] = step
+    times: dict = {k: [] for k in fns}
+    for rnd in range(args.reps + 1):
+        for k, fn in fns.items():
+            b = batches[rnd % len(batches)]
+            t0 = time.perf_counter()
+            if k.startswith("train"):
+                fn(b)
+            else:
+                with torch.no_grad():
+                    fn(b)
+            if rnd:  # round 0 warms up
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    costs = {k: {"min_ms": min(v), "median_ms": float(np.median(v))} for k, v in times.items()}
     out["per_batch"] = costs
     text = json.dumps(out, indent=2, sort_keys=True)
     print(text)

@@ -3,26 +3,25 @@ priors and seed."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
 
-from asrdistill.distill.cache import (TOLERANCE_KL, TOLERANCE_TV, build_cache, check_cache, data_fingerprints,
+from asrdistill.distill.cache import (TOLERANCE_KL, TOLERANCE_TV, check_cache, data_fingerprints,
                                       decode_logits, encode_logits, read_cache_info)
 from asrdistill.distill.config import DistillConfig, TeacherCacheConfig
 from asrdistill.distill.priors import alignment_pdf_counts, mean_posterior
-from asrdistill.distill.teacher import CachedTeacher, OnTheFlyTeacher, make_teacher_cache
+from asrdistill.distill.teacher import CachedTeacher, OnTheFlyTeacher, build_teacher_cache, make_teacher_cache
 from asrdistill.distill.train import check_student_seed, default_student_seed, train_student
 from asrdistill.errors import UserFacingError
 from asrdistill.nnet.data import load_frame_dataset
 from asrdistill.nnet.ensemble import load_ensemble
 from asrdistill.nnet.model import load_model, log_prior_from_counts
-from toy_frames import write_toy_dirs  # noqa: E402  (tests/ is on sys.path)
 from asrdistill.nnet.train import train_model
 
 from nnet_common import NUM_PDFS, SMALL, quiet  # noqa: E402  (tests/ is on sys.path)
+from toy_frames import write_toy_dirs  # noqa: E402
 
 
 # -- encodings -----------------------------------------------------------------------------------------------
@@ -142,13 +141,13 @@ def test_subset_reads_the_full_cache(toy):
 
 def test_failed_build_leaves_nothing(toy, tmp_path, monkeypatch):
     root, train, dev, teachers, cache = toy
-    import asrdistill.distill.cache as cache_mod
+    import asrdistill.distill.teacher as teacher_mod
 
     def boom(*a, **k):
         raise RuntimeError("killed")
-    monkeypatch.setattr(cache_mod, "fill_rows", boom)
+    monkeypatch.setattr(teacher_mod, "fill_rows", boom)
     with pytest.raises(RuntimeError):
-        build_cache(load_ensemble(teachers[:2]), train, tmp_path / "c", teachers[:2])
+        build_teacher_cache(load_ensemble(teachers[:2]), train, tmp_path / "c", teachers[:2])
     assert not (tmp_path / "c").exists() and not list(tmp_path.iterdir())
 
 

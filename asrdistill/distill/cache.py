@@ -30,8 +30,9 @@ time, ``check.json`` (:func:`check_cache`: distance from the exact teacher per T
 Rows follow the :class:`~asrdistill.nnet.data.FrameDataset` of the training feature + alignment dirs.
 A dataset of a subset of those utterances (paper Table 5) reads the same cache through a row map.
 
-Building is a loop over row ranges (:func:`fill_rows`) into preallocated memory-mapped files, so that
-ranks of a distributed job can each fill their own range before one of them finalises the dir.
+Building (:func:`asrdistill.distill.teacher.build_teacher_cache`) is a loop over row ranges
+(:func:`fill_rows`) into preallocated memory-mapped files (:func:`create_cache_files`), so that ranks of a
+distributed job can each fill their own range before one of them finalises the dir (:func:`finish_cache`).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ import torch
 from torch import Tensor
 
 from asrdistill.errors import UserFacingError
-from asrdistill.utils import atomic_path, get_logger
+from asrdistill.utils import get_logger
 
 log = get_logger(__name__)
 
@@ -77,16 +78,35 @@ def encode_logits(member_logits: Tensor, encoding: str = "u8-sqrt") -> tuple[Ten
     raise UserFacingError(f"unknown teacher cache encoding {encoding!r} (choose from {', '.join(ENCODINGS)})")
 
 
-def decode_logits(codes: Tensor, ranges: Tensor | None, encoding: str = "u8-sqrt") -> Tensor:
-    """Member logits [M, B, C] (float32, shifted so each member's largest is 0) from [B, M, C] codes."""
+def decode_distances(codes: Tensor, ranges: Tensor | None, encoding: str = "u8-sqrt") -> Tensor:
+    """Distances below each member's top logit, ``d`` [B, M, C] (float32, contiguous), from [B, M, C] codes."""
     if encoding == "f16":
-        d = codes.float()
-    elif encoding == "u8-sqrt":
-        u = codes.float() * (1.0 / _LEVELS)
-        d = u * u * ranges.float().unsqueeze(-1)
-    else:
-        raise UserFacingError(f"unknown teacher cache encoding {encoding!r}")
-    return (-d).permute(1, 0, 2)
+        return codes.float()
+    if encoding == "u8-sqrt":
+        u = codes.float().mul_(1.0 / _LEVELS)
+        return u.mul_(u).mul_(ranges.float().unsqueeze(-1))
+    raise UserFacingError(f"unknown teacher cache encoding {encoding!r}")
+
+
+def decode_logits(codes: Tensor, ranges: Tensor | None, encoding: str = "u8-sqrt") -> Tensor:
+    """Member logits [M, B, C] (float32, contiguous, shifted so each member's largest is 0) from [B, M, C] codes."""
+    return decode_distances(codes, ranges, encoding).neg_().transpose(0, 1).contiguous()
+
+
+def soft_targets_from_distances(d: Tensor, temperature: float, method: str = "arithmetic",
+                                member_dim: int = 1) -> Tensor:
+    """``p_T`` [B, C] from distances ``d`` ([B, M, C], or [M, B, C] with ``member_dim=0``), which it overwrites.
+
+    Each member's smallest distance is 0, so ``exp(-d / T) <= 1`` with a sum >= 1 and no log-sum-exp is
+    needed. ``arithmetic``: the mean over members of ``softmax(-d_m / T)``; ``geometric``:
+    ``softmax(-mean_m d_m / T)`` (the normalised geometric mean of the members' ``softmax(-d_m / T)``).
+    """
+    if method == "arithmetic":
+        e = d.mul_(-1.0 / temperature).exp_()
+        return e.div_(e.sum(dim=-1, keepdim=True)).mean(dim=member_dim)
+    if method == "geometric":
+        return torch.softmax(d.mean(dim=member_dim).mul_(-1.0 / temperature), dim=-1)
+    raise UserFacingError(f"unknown ensemble combination {method!r} (arithmetic or geometric)")
 
 
 # -- what the cache was built from ---------------------------------------------------------------------------
@@ -165,36 +185,6 @@ def finish_cache(files: CacheFiles, info: dict[str, Any], utts: Sequence[str], o
     (files.path / "utts.txt").write_text(text)
     info = dict(info, utts_sha256=hashlib.sha256(text.encode()).hexdigest())
     (files.path / "cache.json").write_text(json.dumps(info, indent=2) + "\n")
-
-
-def build_cache(ensemble, data, cache_dir: str | os.PathLike, members: Sequence[str | os.PathLike],
-                encoding: str = "u8-sqrt", batch_size: int = 4096, feats: str | os.PathLike | None = None,
-                ali: str | os.PathLike | None = None, progress: bool = True) -> Path:
-    """Write the cache of ``ensemble`` (loaded from the model files ``members``, in that order) on every row
-    of ``data`` to ``cache_dir``, atomically (a failure leaves no cache behind). ``feats`` / ``ali`` are the
-    dirs ``data`` was loaded from (their fingerprints are recorded and checked at read time)."""
-    from asrdistill.distill.teacher import OnTheFlyTeacher
-
-    cfg = ensemble.config
-    m = len(ensemble.members)
-    if len(members) != m:
-        raise UserFacingError(f"{len(members)} member files for an ensemble of {m}")
-    if cfg.num_pdfs != data.num_pdfs:
-        raise UserFacingError(f"teacher has {cfg.num_pdfs} pdfs but the alignments have {data.num_pdfs}")
-    teacher = OnTheFlyTeacher(ensemble).to(data.device)
-    n = len(data)
-    info = {"format": CACHE_FORMAT, "encoding": encoding, "num_frames": n, "num_members": m,
-            "num_pdfs": cfg.num_pdfs, "left": cfg.left, "right": cfg.right, "feat_dim": cfg.feat_dim,
-            "num_utts": len(data.utts), "members": member_digests(members), "data": data_fingerprints(feats, ali)}
-    cache_dir = Path(cache_dir)
-    with atomic_path(cache_dir) as tmp:
-        files = create_cache_files(tmp, n, m, cfg.num_pdfs, encoding)
-        fill_rows(files, teacher, data, 0, n, batch_size, progress)   # one range; DDP: one range per rank
-        finish_cache(files, info, data.utts, data.offsets.cpu().numpy())
-        del files
-    log.info("%s: teacher cache of %d members x %d pdfs on %d frames (%s, %.2f GB)", cache_dir, m, cfg.num_pdfs,
-             n, encoding, cache_bytes(cache_dir) / 1e9)
-    return cache_dir
 
 
 def cache_bytes(cache_dir: str | os.PathLike) -> int:
@@ -331,12 +321,12 @@ class CacheReader:
                 log.info("%s: cache (%.2f GB) copied to %s", self.path, self.codes.nbytes / 1e9, self.device)
         return self
 
-    def member_logits(self, cache_rows: Tensor) -> Tensor:
-        """Decoded member logits [M, B, C] (float32 on :attr:`device`) of cache rows [B]."""
+    def distances(self, cache_rows: Tensor) -> Tensor:
+        """Decoded distances below each member's top logit, [B, M, C] (float32 on :attr:`device`), of cache rows."""
         if self._dev_codes is not None:
             rows = cache_rows.to(self.device)
             ranges = self._dev_ranges[rows] if self._dev_ranges is not None else None
-            return decode_logits(self._dev_codes[rows], ranges, self.encoding)
+            return decode_distances(self._dev_codes[rows], ranges, self.encoding)
         idx = cache_rows.cpu().numpy()
         codes = torch.from_numpy(self.codes[idx])
         ranges = torch.from_numpy(self.ranges[idx]) if self.ranges is not None else None
@@ -344,7 +334,11 @@ class CacheReader:
         codes = codes.to(self.device, non_blocking=nb)
         if ranges is not None:
             ranges = ranges.to(self.device, non_blocking=nb)
-        return decode_logits(codes, ranges, self.encoding)
+        return decode_distances(codes, ranges, self.encoding)
+
+    def member_logits(self, cache_rows: Tensor) -> Tensor:
+        """Decoded member logits [M, B, C] (float32 on :attr:`device`, each member's top at 0) of cache rows [B]."""
+        return self.distances(cache_rows).neg_().transpose(0, 1).contiguous()
 
 
 # -- distance from the exact teacher -------------------------------------------------------------------------

@@ -22,14 +22,15 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from asrdistill.distill.cache import (CacheReader, build_cache, read_cache_utts, row_map, verify_data,
-                                      verify_members)
+from asrdistill.distill.cache import (CACHE_FORMAT, CacheReader, cache_bytes, create_cache_files, data_fingerprints,
+                                      fill_rows, finish_cache, member_digests, read_cache_utts, row_map,
+                                      soft_targets_from_distances, verify_data, verify_members)
 from asrdistill.distill.loss import ensemble_soft_targets, zero_mean_teacher_logits
 from asrdistill.errors import UserFacingError
 from asrdistill.nnet.data import FrameDataset
 from asrdistill.nnet.ensemble import Ensemble
 from asrdistill.nnet.device import autocast_context
-from asrdistill.utils import get_logger
+from asrdistill.utils import atomic_path, get_logger
 
 log = get_logger(__name__)
 
@@ -67,6 +68,13 @@ class OnTheFlyTeacher(_Teacher):
         with autocast_context(x.device):
             z = self.ensemble.member_logits(x)
         return z.float()
+
+    @torch.no_grad()
+    def soft_targets(self, x: Tensor, rows: Tensor | None, temperature: float) -> Tensor:
+        """``p_T`` [B, C]: the same values as :func:`~asrdistill.distill.loss.ensemble_soft_targets`, without
+        a log-sum-exp over members."""
+        z = self.member_logits(x, rows)
+        return soft_targets_from_distances(z.amax(dim=-1, keepdim=True) - z, temperature, self.method, member_dim=0)
 
 
 class CachedTeacher(_Teacher):
@@ -108,21 +116,52 @@ class CachedTeacher(_Teacher):
             self.rows = self.rows.to(device)
         return self
 
+    def _cache_rows(self, rows: Tensor) -> Tensor:
+        return rows if self.rows is None else self.rows[rows.to(self.rows.device)]
+
     @torch.no_grad()
     def member_logits(self, x: Tensor | None, rows: Tensor) -> Tensor:
-        if self.rows is not None:
-            rows = self.rows[rows.to(self.rows.device)]
-        return self.reader.member_logits(rows)
+        return self.reader.member_logits(self._cache_rows(rows))
+
+    @torch.no_grad()
+    def soft_targets(self, x: Tensor | None, rows: Tensor, temperature: float) -> Tensor:
+        """``p_T`` [B, C] straight from the decoded distances (no [M, B, C] logits are formed)."""
+        return soft_targets_from_distances(self.reader.distances(self._cache_rows(rows)), temperature, self.method)
+
+    @torch.no_grad()
+    def zero_mean_logits(self, x: Tensor | None, rows: Tensor) -> Tensor:
+        """The members' mean zero-mean logits [B, C] straight from the decoded distances."""
+        dm = self.reader.distances(self._cache_rows(rows)).mean(dim=1)
+        return dm.mean(dim=-1, keepdim=True) - dm
 
 
 def build_teacher_cache(ensemble: Ensemble, data: FrameDataset, cache_dir: str | os.PathLike,
                         members: Sequence[str | os.PathLike], encoding: str = "u8-sqrt", batch_size: int = 4096,
                         feats: str | os.PathLike | None = None, ali: str | os.PathLike | None = None,
                         progress: bool = True) -> Path:
-    """Write the logit cache of ``ensemble`` (from the files ``members``) on every row of ``data``; see
-    :func:`asrdistill.distill.cache.build_cache`."""
-    return build_cache(ensemble, data, cache_dir, members, encoding, batch_size, feats, ali, progress)
-
+    """Write the cache of ``ensemble`` (loaded from the model files ``members``, in that order) on every row
+    of ``data`` to ``cache_dir``, atomically (a failure leaves no cache behind). ``feats`` / ``ali`` are the
+    dirs ``data`` was loaded from (their fingerprints are recorded and checked at read time)."""
+    cfg = ensemble.config
+    m = len(ensemble.members)
+    if len(members) != m:
+        raise UserFacingError(f"{len(members)} member files for an ensemble of {m}")
+    if cfg.num_pdfs != data.num_pdfs:
+        raise UserFacingError(f"teacher has {cfg.num_pdfs} pdfs but the alignments have {data.num_pdfs}")
+    teacher = OnTheFlyTeacher(ensemble).to(data.device)
+    n = len(data)
+    info = {"format": CACHE_FORMAT, "encoding": encoding, "num_frames": n, "num_members": m,
+            "num_pdfs": cfg.num_pdfs, "left": cfg.left, "right": cfg.right, "feat_dim": cfg.feat_dim,
+            "num_utts": len(data.utts), "members": member_digests(members), "data": data_fingerprints(feats, ali)}
+    cache_dir = Path(cache_dir)
+    with atomic_path(cache_dir) as tmp:
+        files = create_cache_files(tmp, n, m, cfg.num_pdfs, encoding)
+        fill_rows(files, teacher, data, 0, n, batch_size, progress)   # one range; DDP: one range per rank
+        finish_cache(files, info, data.utts, data.offsets.cpu().numpy())
+        del files
+    log.info("%s: teacher cache of %d members x %d pdfs on %d frames (%s, %.2f GB)", cache_dir, m, cfg.num_pdfs,
+             n, encoding, cache_bytes(cache_dir) / 1e9)
+    return cache_dir
 
 
 def make_teacher_cache(teacher_models: Sequence[str | os.PathLike], feats: str | os.PathLike,
@@ -133,7 +172,7 @@ def make_teacher_cache(teacher_models: Sequence[str | os.PathLike], feats: str |
 
     ``config`` is a :class:`~asrdistill.distill.config.TeacherCacheConfig`. Returns the check (or ``{}``).
     """
-    from asrdistill.distill.cache import check_cache, data_fingerprints
+    from asrdistill.distill.cache import check_cache
     from asrdistill.distill.config import TeacherCacheConfig
     from asrdistill.nnet.config import member_files
     from asrdistill.nnet.data import load_frame_dataset
@@ -147,7 +186,7 @@ def make_teacher_cache(teacher_models: Sequence[str | os.PathLike], feats: str |
     files = [str(f) for f in member_files(teacher_models)]
     ensemble = load_ensemble(files, device=dev)
     data = load_frame_dataset(feats, ali, num_pdfs=ensemble.config.num_pdfs).to(dev)
-    build_cache(ensemble, data, out_dir, files, config.encoding, config.batch_size, feats, ali, progress)
+    build_teacher_cache(ensemble, data, out_dir, files, config.encoding, config.batch_size, feats, ali, progress)
     if not config.check_frames:
         return {}
     cached = CachedTeacher(out_dir, data, files, fingerprints=data_fingerprints(feats, ali)).to(dev)
