@@ -151,6 +151,25 @@ def test_failed_build_leaves_nothing(toy, tmp_path, monkeypatch):
     assert not (tmp_path / "c").exists() and not list(tmp_path.iterdir())
 
 
+def test_row_ranges_filled_separately_give_the_same_cache(toy, tmp_path):
+    """What a distributed build does: preallocate once, each rank fills its own rows, one finishes."""
+    from asrdistill.distill.cache import create_cache_files, fill_rows, finish_cache, open_cache_files
+
+    root, train, dev, teachers, cache = toy
+    ens = load_ensemble(teachers[:2])
+    tmp = tmp_path / "c"
+    create_cache_files(tmp, len(train), 2, NUM_PDFS)
+    half = len(train) // 2
+    for start, stop in ((half, len(train)), (0, half)):
+        files = open_cache_files(tmp)
+        fill_rows(files, OnTheFlyTeacher(ens), train, start, stop, batch_size=100, progress=False)
+        del files
+    finish_cache(open_cache_files(tmp), json.loads((cache / "cache.json").read_text()), train.utts,
+                 train.offsets.numpy())
+    for name in ("codes.npy", "ranges.npy", "utts.txt", "cache.json"):
+        assert (tmp / name).read_bytes() == (cache / name).read_bytes(), name
+
+
 # -- priors and seed -------------------------------------------------------------------------------------------
 def test_student_seed_differs_from_every_member(toy):
     root, train, dev, teachers, cache = toy

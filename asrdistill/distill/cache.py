@@ -32,7 +32,8 @@ A dataset of a subset of those utterances (paper Table 5) reads the same cache t
 
 Building (:func:`asrdistill.distill.teacher.build_teacher_cache`) is a loop over row ranges
 (:func:`fill_rows`) into preallocated memory-mapped files (:func:`create_cache_files`), so that ranks of a
-distributed job can each fill their own range before one of them finalises the dir (:func:`finish_cache`).
+distributed job can each fill their own range (:func:`open_cache_files`,
+:func:`asrdistill.nnet.distributed.shard`) before one of them finalises the dir (:func:`finish_cache`).
 """
 from __future__ import annotations
 
@@ -152,6 +153,13 @@ def create_cache_files(tmp_dir: Path, num_frames: int, num_members: int, num_pdf
     if encoding == "u8-sqrt":
         ranges = np.lib.format.open_memmap(tmp_dir / "ranges.npy", mode="w+", dtype=np.float32,
                                            shape=(num_frames, num_members))
+    return CacheFiles(tmp_dir, codes, ranges, encoding)
+
+
+def open_cache_files(tmp_dir: Path, encoding: str = "u8-sqrt") -> CacheFiles:
+    """Open the arrays that :func:`create_cache_files` preallocated, for writing (another rank's process)."""
+    codes = np.load(tmp_dir / "codes.npy", mmap_mode="r+", allow_pickle=False)
+    ranges = np.load(tmp_dir / "ranges.npy", mmap_mode="r+", allow_pickle=False) if encoding == "u8-sqrt" else None
     return CacheFiles(tmp_dir, codes, ranges, encoding)
 
 
