@@ -10,7 +10,7 @@ PKG = Path(__file__).resolve().parents[1] / "asrdistill"
 #: Lowest first. A module may import its own layer's modules and those of lower layers, never higher ones.
 LAYERS: list[set[str]] = [
     {"", "errors", "utils"},
-    {"kaldi_tables", "parallel", "cluster", "experiment"},
+    {"textio", "kaldi_tables", "parallel", "cluster", "experiment"},
     {"lang"},           # phone sets, lexicons / dict dirs, lang dirs
     {"data"},           # Kaldi data dirs, corpora (the synthetic one uses lang's phone tables)
     {"features"},
