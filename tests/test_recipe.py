@@ -55,8 +55,9 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
     proc = run_recipe(tmp_path, "--stage", "0", "--stop-stage", "13", "--hours", "0.05",
                       "--mono-subset", "0", "--mono-gauss", "150", "--mono-iters", "8", "--tri-leaves", "60",
                       "--tri-gauss", "300", "--gmm-iters", "6", "--members", "2", "--epochs", "1",
-                      "--temperatures", "1 2", "--topk", "8", "--subset", "0.3", "--threads", "1",
-                      "--dnn-scales", "0.1", "--gmm-scales", "0.1", "--beam", "8", "--max-active", "500",
+                      "--temperatures", "1 2", "--subset", "0.3", "--subset-epochs", "2", "--threads", "1",
+                      "--lmwts", "9-11", "--word-ins-penalties", "0,0.5", "--sweep-beam", "8", "--beam", "8",
+                      "--max-active", "500",
                       "--results", str(tmp_path / "results"))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     res = json.loads((tmp_path / "results" / "results.json").read_text())
@@ -70,6 +71,18 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
         if row["dev_frame_acc"] is not None:
             assert 0 < row["dev_frame_acc"] < 1
     assert len(res["table5"]) == 3 and res["table5"][1]["train_frames"] < res["table5"][0]["train_frames"]
+    # Every table comparison has a speaker-level interval around its difference; WER intervals stay >= 0.
+    compared = {(c["a"], c["b"], c["metric"]) for c in res["comparisons"]}
+    assert {("ensemble", "baseline", "wer"), ("distilled", "ensemble", "frame_acc"), ("baseline", "gmm_tri", "wer"),
+            ("soft_subset", "hard_subset", "frame_acc")} <= compared
+    for c in res["comparisons"]:
+        assert c["ci95"][0] <= c["diff"] <= c["ci95"][1] and c["excludes_zero"] == (c["ci95"][0] * c["ci95"][1] > 0)
+    for row in decoded:
+        assert 0 <= row["test_wer"]["ci95"][0] <= row["test_wer"]["wer"] <= row["test_wer"]["ci95"][1]
+    # One teacher pass serves both temperatures; its distance from the exact teacher is measured per T.
+    assert set(res["distillation"]["cache_check"]["temperature"]) == {"1", "2"}
+    assert set(res["stage_seconds"]) >= {str(n) for n in range(12)}
+    assert all(h["lr"] > 0 for h in res["systems"]["member0"]["history"])
     assert (tmp_path / "results" / "RESULTS.md").read_text().startswith("# Results")
     assert (tmp_path / "exp" / "export" / "model.onnx").is_file()
     wavs = [line.split()[1] for line in (tmp_path / "data" / "test" / "wav.scp").read_text().splitlines()[:3]]

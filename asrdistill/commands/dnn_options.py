@@ -55,7 +55,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="halve the learning rate after this epoch even while dev still improves by more than "
                         "--start-halving-impr (anneals within a small epoch budget)")
     g.add_argument("--early-stop", type=int, metavar="EPOCHS", default=_TRAIN.early_stop_patience,
-                   help="stop after this many epochs without a better dev CE (keeps the best)")
+                   help="stop after this many epochs without a better dev criterion (keeps the best)")
+    g.add_argument("--dev-criterion", choices=("ce", "error"), default=_TRAIN.dev_criterion,
+                   help="what newbob's accept/reject, halving and stopping compare on dev: cross-entropy "
+                        "(Kaldi nnet1) or frame error rate (default %(default)s)")
     g.add_argument("--threads", type=int, help="torch CPU threads")
     g.add_argument("--device", default=_TRAIN.device, help="auto (CUDA if present), cpu, cuda, cuda:N")
     g.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
@@ -68,7 +71,8 @@ def train_config_from_args(args: argparse.Namespace) -> DnnTrainConfig:
                           weight_decay=args.weight_decay, schedule=args.schedule,
                           start_halving_impr=args.start_halving_impr, end_halving_impr=args.end_halving_impr,
                           start_halving_epoch=args.start_halving_epoch,
-                          early_stop_patience=args.early_stop, seed=args.seed, num_threads=args.threads,
+                          early_stop_patience=args.early_stop, dev_criterion=args.dev_criterion, seed=args.seed,
+                          num_threads=args.threads,
                           device=args.device, tensorboard=not args.no_tensorboard)
 
 
@@ -117,6 +121,10 @@ class TrainingStep:
         from asrdistill.errors import UserFacingError
 
         dist.init(getattr(args, "device", "auto"))
+        if not dist.is_main():  # every rank runs the same code on the same data: rank 0 says it once
+            import logging
+
+            logging.getLogger().setLevel(logging.ERROR)
         self.step = None
         ok, skip, resume = 1, 0, 0
         try:

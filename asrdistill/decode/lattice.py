@@ -163,19 +163,27 @@ def best_paths(la: LatticeArrays, factors: Sequence[float], penalties: Sequence[
     is_word = (la.olabel != 0).astype(np.float64)
     W = la.graph[:, None] + is_word[:, None] * p[None, :] + la.acoustic[:, None] * f[None, :]     # [A, G]
     level = topological_levels(n, la.src, la.dst)
-    by_level = np.argsort(level[la.src], kind="stable")
-    bounds = np.searchsorted(level[la.src][by_level], np.arange(int(level.max()) + 2))
+    # arcs grouped by the level of their source, and by destination within a level (segment minima)
+    order = np.lexsort((la.dst, level[la.src]))
+    src, dst, W = la.src[order], la.dst[order], W[order]
+    arc_level = level[src]
+    bounds = np.searchsorted(arc_level, np.arange(int(level.max()) + 2))
+    new_dst = np.ones(len(dst), dtype=bool)
+    new_dst[1:] = (dst[1:] != dst[:-1]) | (arc_level[1:] != arc_level[:-1])
     cost = np.full((n, G), np.inf)
     cost[la.start] = 0.0
     for lv in range(len(bounds) - 1):   # arcs leaving level lv: their sources are final by now
-        arcs = by_level[bounds[lv]:bounds[lv + 1]]
-        if arcs.size:
-            np.minimum.at(cost, la.dst[arcs], cost[la.src[arcs]] + W[arcs])
+        a, b = bounds[lv], bounds[lv + 1]
+        if a == b:
+            continue
+        heads = a + np.flatnonzero(new_dst[a:b])
+        targets = dst[heads]
+        cost[targets] = np.minimum(cost[targets], np.minimum.reduceat(cost[src[a:b]] + W[a:b], heads - a, axis=0))
     # back-pointers: an arc that attains its destination's cost (the same float64 sum as above: exact)
-    tight = (cost[la.src] + W == cost[la.dst]) & np.isfinite(cost[la.dst])
+    tight = (cost[src] + W == cost[dst]) & np.isfinite(cost[dst])
     bp = np.full((n, G), -1, dtype=np.int64)
     rows, cols = np.nonzero(tight)
-    bp[la.dst[rows], cols] = rows
+    bp[dst[rows], cols] = order[rows]   # back-pointers name arcs of ``la``
     final = la.final_graph[:, None] + la.final_acoustic[:, None] * f[None, :]
     total = cost + final
     state = np.argmin(total, axis=0)

@@ -35,23 +35,25 @@ def gmm_source(model: Any, feat_dir: str | os.PathLike, refs: Mapping[str, str] 
 class GmmLoglikes:
     """``feats [T, D] -> [T, num_pdfs]`` pdf log-likelihoods of an ``AmDiagGmm``: per Gaussian
     ``gconst + (mean * invvar) . x - 0.5 * invvar . x^2`` (Kaldi's ``DiagGmm::LogLikelihoods``, ``gconst`` holding
-    the log weight), log-sum-exp over each pdf's Gaussians; float64 arithmetic."""
+    the log weight), log-sum-exp over each pdf's Gaussians; float32 arithmetic, as Kaldi's."""
 
     def __init__(self, am: Any):
         gmms = [am.get_pdf(p) for p in range(int(am.num_pdfs))]
         self.num_pdfs = len(gmms)
         self.dim = int(am.dim)
         self.sizes = np.array([int(g.num_gauss) for g in gmms], dtype=np.int64)
-        self.gconsts = np.concatenate([np.asarray(g.gconsts, dtype=np.float64) for g in gmms])
-        self.means_invvars = np.concatenate([np.asarray(g.means_invvars, dtype=np.float64) for g in gmms])
-        self.inv_vars = np.concatenate([np.asarray(g.inv_vars, dtype=np.float64) for g in gmms])
+        self.gconsts = np.concatenate([np.asarray(g.gconsts, dtype=np.float32) for g in gmms])
+        # one matrix product gives the linear and the quadratic term: [x, x^2] . [mean*invvar, -invvar/2]
+        self.weights = np.ascontiguousarray(np.concatenate(
+            [np.concatenate([np.asarray(g.means_invvars, dtype=np.float32) for g in gmms]),
+             -0.5 * np.concatenate([np.asarray(g.inv_vars, dtype=np.float32) for g in gmms])], axis=1).T)
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
 
     def __call__(self, feats: np.ndarray) -> np.ndarray:
-        x = np.asarray(feats, dtype=np.float64)
+        x = np.asarray(feats, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise UserFacingError(f"GMM features of shape {x.shape}, expected [frames, {self.dim}]")
-        comp = self.gconsts + x @ self.means_invvars.T - 0.5 * (x * x) @ self.inv_vars.T     # [T, Gaussians]
+        comp = np.concatenate([x, x * x], axis=1) @ self.weights + self.gconsts                # [T, Gaussians]
         top = np.maximum.reduceat(comp, self.starts, axis=1)                                 # [T, pdfs]
         ex = np.exp(comp - np.repeat(top, self.sizes, axis=1))
         return (top + np.log(np.add.reduceat(ex, self.starts, axis=1))).astype(np.float32)

@@ -351,13 +351,15 @@ class CacheReader:
 
 # -- distance from the exact teacher -------------------------------------------------------------------------
 def distances(exact_logits: Tensor, cached_logits: Tensor, temperature: float, method: str) -> dict[str, Tensor]:
-    """Per-frame KL(p_T || p_cache) (nats) and total-variation distance, computed in float64."""
-    from asrdistill.nnet.ensemble import combine_log_probs
+    """Per-frame KL(p_T || p_cache) (nats) and total-variation distance of two sets of member logits [M, B, C],
+    computed in float64."""
+    def p_t(z: Tensor) -> Tensor:
+        z = z.double()
+        return soft_targets_from_distances(z.amax(dim=-1, keepdim=True) - z, temperature, method, member_dim=0)
 
-    lp = combine_log_probs(exact_logits.double(), method, temperature).double()
-    lq = combine_log_probs(cached_logits.double(), method, temperature).double()
-    p = lp.exp()
-    return {"kl": (p * (lp - lq)).sum(-1).clamp_min(0.0), "tv": 0.5 * (p - lq.exp()).abs().sum(-1)}
+    p, q = p_t(exact_logits), p_t(cached_logits)
+    kl = (p * (p.clamp_min(1e-300).log() - q.clamp_min(1e-300).log())).sum(-1).clamp_min(0.0)
+    return {"kl": kl, "tv": 0.5 * (p - q).abs().sum(-1)}
 
 
 @torch.no_grad()

@@ -79,6 +79,7 @@ class DnnTrainConfig(JsonConfig):
     start_halving_epoch: int | None = None  # halve after this epoch even if dev still improves a lot
     reject_worse: bool = True
     early_stop_patience: int | None = None
+    dev_criterion: str = "ce"         # what newbob / early stopping compare: dev "ce" or frame "error" (1 - acc)
     seed: int = 0
     num_threads: int | None = None
     device: str = "auto"              # "auto" (cuda if present), "cpu", "cuda", "cuda:1", ...

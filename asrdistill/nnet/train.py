@@ -302,6 +302,7 @@ def train_one_epoch(run: TrainRun, state: TrainState) -> dict[str, float]:
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.float64, device=device)
     ce_sum = torch.zeros((), dtype=torch.float64, device=device)
+    plain_ce = run.objective is cross_entropy_objective  # then the loss is the CE: not computed twice
     batches = range(0, n, bs)
     if config.progress and run.main:
         from tqdm import tqdm
@@ -324,11 +325,12 @@ def train_one_epoch(run: TrainRun, state: TrainState) -> dict[str, float]:
         with torch.no_grad():
             loss_sum += loss.detach() * len(rows)
             correct += (logits.argmax(dim=-1) == y).sum()
-            ce_sum += torch.nn.functional.cross_entropy(logits, y, reduction="sum")
+            if not plain_ce:
+                ce_sum += torch.nn.functional.cross_entropy(logits, y, reduction="sum")
         if (b + 1) % CHECK_EVERY == 0:
             _check_finite(run, state.epoch, b + 1, loss_sum)
     _check_finite(run, state.epoch, len(range(0, n, bs)), loss_sum)
-    sums = dist.all_reduce_sum(torch.stack([loss_sum, ce_sum, correct]))
+    sums = dist.all_reduce_sum(torch.stack([loss_sum, loss_sum if plain_ce else ce_sum, correct]))
     loss_total, ce_total, correct_total = (float(v) for v in sums.cpu())
     return {"train_loss": loss_total / n, "train_ce": ce_total / n, "train_acc": correct_total / n}
 
@@ -338,13 +340,23 @@ def _reads_on_cpu(data: FrameDataset) -> bool:
     return isinstance(data.frames, np.ndarray)
 
 
+def dev_criterion(config: DnnTrainConfig, dev: dict[str, float]) -> float:
+    """The dev figure the schedule minimises: cross-entropy (Kaldi nnet1's cross-validation loss) or the frame
+    error rate (for dev speakers unlike the training ones, whose CE can rise while accuracy still improves)."""
+    if config.dev_criterion == "ce":
+        return dev["ce"]
+    if config.dev_criterion == "error":
+        return 1.0 - dev["frame_acc"]
+    raise UserFacingError(f"dev criterion {config.dev_criterion!r}: expected 'ce' or 'error'")
+
+
 def schedule_step(run: TrainRun, state: TrainState, dev: dict[str, float]) -> bool:
     """Newbob after an epoch: accept (save ``best.pt``) or reject (back to the best epoch's weights and
     optimiser state); sets the next lr or stops. Returns whether the epoch was accepted."""
     if not math.isfinite(dev["ce"]):
         raise UserFacingError(f"{run.out}: the dev CE became {dev['ce']} after epoch {state.epoch}; nothing was "
                               "written. Lower the learning rate (--lr) and rerun with --no-resume")
-    accepted = state.sched.step(state.epoch, dev["ce"])
+    accepted = state.sched.step(state.epoch, dev_criterion(run.config, dev))
     if accepted:
         if run.main:
             _save_torch(run.best_path, {"epoch": state.epoch, "model": model_state(state.model),
@@ -393,7 +405,7 @@ def load_checkpoint(run: TrainRun, state: TrainState) -> None:
     _set_rng_state(state.gen, ckpt["rng"])
     state.history = list(ckpt["history"])
     state.epoch = int(ckpt["epoch"])
-    run.info("%s: resuming after epoch %d (best epoch %d, dev CE %.4f)", run.out, state.epoch,
+    run.info("%s: resuming after epoch %d (best epoch %d, dev criterion %.4f)", run.out, state.epoch,
              state.sched.best_epoch, state.sched.best_loss)
 
 
@@ -402,7 +414,7 @@ def _start(run: TrainRun, state: TrainState) -> None:
     dev = compute_validation_loss(run, state.model)
     if not math.isfinite(dev["ce"]):
         raise UserFacingError(f"{run.out}: the initial model's dev CE is {dev['ce']} (non-finite features?)")
-    state.sched.start(dev["ce"])
+    state.sched.start(dev_criterion(run.config, dev))
     state.history.append({"epoch": 0, "lr": state.sched.lr, "dev_ce": dev["ce"], "dev_acc": dev["frame_acc"],
                           "accepted": True, "seconds": 0.0})
     if run.main:
@@ -440,7 +452,7 @@ def finish(run: TrainRun, state: TrainState) -> TrainResult:
         save_model(run.final_path, model)
         write_json_atomic(run.out / "history.json", {
             "history": state.history, "best_epoch": state.sched.best_epoch, "data": _data_digest(run.train_data),
-            "best_dev_ce": state.sched.best_loss, "stop_reason": state.sched.stop_reason,
+            "best_dev_criterion": state.sched.best_loss, "dev_criterion": run.config.dev_criterion, "stop_reason": state.sched.stop_reason,
             "train_config": run.config.to_dict(), "model_config": model.config.to_dict(), "world_size": run.world})
         write_text_atomic(run.out / "log.txt", _format_log(state.history))
         mark_done(run.out, info={"model": run.final_path.name, "best_epoch": state.sched.best_epoch})
@@ -523,7 +535,7 @@ def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset,
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+            model, device_ids=[device.index] if device.type == "cuda" else None, forward_sync_buffers=False)
     if objective is not None and hasattr(objective, "to"):
         objective = objective.to(device)  # type: ignore[union-attr]
     run = TrainRun(out, config, device, train_data.to(device), dev_data.to(device),

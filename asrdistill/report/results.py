@@ -1,14 +1,27 @@
-"""The recipe's results: frame accuracy of every DNN system on dev and test (measured here, from the models
-and the triphone alignments), WER from the decode dirs, laid out like the paper's Table 1 (baseline /
-ensemble / distilled) and Table 5 (a small share of the training data with hard vs soft targets), plus the
-alignment boundary accuracy, the LM and graph sizes, and learning-curve plots.
+"""The recipe's results, from the systems manifest: paper Tables 1 and 5 with speaker-level significance.
 
-Choices are made on dev only (the temperature of the distilled model, the acoustic scale); test is reported.
+Everything is measured here or read from the decode dirs of the registered systems (``exp/systems.json``):
+
+* frame accuracy of every DNN system (and of each ensemble member and their mean) on dev and test, against the
+  triphone alignments, per utterance and per speaker;
+* WER of every decoded system on dev (at the setting chosen on dev) and test (at that setting), per utterance
+  and per speaker, with a 95% interval from the speaker-level bootstrap (:mod:`asrdistill.report.significance`);
+* the paired differences that the tables compare (ensemble vs baseline, distilled vs baseline, distilled vs
+  ensemble, baseline DNN vs GMM, soft-3% vs hard-3%, and each against the members' mean), each with its 95%
+  interval and whether it excludes zero;
+* the share of the ensemble's frame-accuracy gain that the distilled model keeps, against the members' mean
+  (the main figure) and against member 0;
+* every model's per-epoch learning rate and dev accuracy, the teacher cache's distance from the exact teacher,
+  the per-stage wall times, the sizes, LM, graph and alignment-boundary figures.
+
+Choices are made on dev only (the temperature of the distilled model, the acoustic scale and word insertion
+penalty); test is reported. ``RESULTS.md`` marks a difference whose interval excludes zero with ``*``.
 """
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +30,251 @@ from asrdistill.utils import get_logger, write_json_atomic, write_text_atomic
 
 log = get_logger(__name__)
 
-
-def _json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}"
+SPLITS = ("dev", "test")
+REPLICATIONS = 1000
 
 
-def _wer(manifest, name: str, split: str) -> dict | None:
-    d = manifest.decode_dir(name, split) if manifest.has(name) else None
-    info = _json(d / "decode.json") if d else None
-    if not info or "wer" not in info:
-        return None
-    w = info["wer"]
-    st = info.get("stats", {})
-    return {"wer": w["wer"], "line": w["line"], "ci95": w.get("ci95"), "acoustic_scale": info["acoustic_scale"],
-            "word_ins_penalty": info.get("word_ins_penalty", 0.0),
-            "utterances": st.get("utterances"), "rtf": st.get("rtf"), "wall_rtf": st.get("wall_rtf")}
+def _json(path: Path | None) -> Any:
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
 
 
-def _fmt_wer(w: dict | None) -> str:
-    return "-" if w is None else f"{w['wer']:.2f}"
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}"
+
+
+@dataclass
+class _Context:
+    manifest: Any
+    layout: Any
+    sets: dict          # split -> FrameDataset
+    utt2spk: dict       # split -> {utt: speaker}
+    device: Any
+
+
+# --- measuring ----------------------------------------------------------------------------------------
+
+def _frame_counts(ctx: _Context, scorer) -> dict[str, dict[str, tuple[int, int]]]:
+    from asrdistill.nnet.evaluate import frame_scores_per_utt
+
+    return {s: frame_scores_per_utt(scorer, ctx.sets[s]) for s in SPLITS}
+
+
+def _summarise_frames(ctx: _Context, counts: dict[str, dict]) -> dict:
+    from asrdistill.report.significance import bootstrap_rate, per_speaker_percent
+
+    out = {}
+    for s in SPLITS:
+        b = bootstrap_rate(counts[s], ctx.utt2spk[s], REPLICATIONS)
+        out[s] = {"frame_acc": b["rate"], "ci95": b["ci95"],
+                  "per_speaker": per_speaker_percent(counts[s], ctx.utt2spk[s])}
+    return out
+
+
+def _wer(ctx: _Context, name: str) -> dict[str, dict | None]:
+    """WER of a system's registered decodes (with speaker-level interval), or None where not decoded."""
+    from asrdistill.report.significance import per_speaker_percent, read_utt_errors, wer_interval
+
+    out: dict[str, dict | None] = {}
+    for s in SPLITS:
+        d = ctx.manifest.decode_dir(name, s) if ctx.manifest.has(name) else None
+        info = _json(d / "decode.json") if d else None
+        if not info or "wer" not in info:
+            out[s] = None
+            continue
+        errors = read_utt_errors(d)
+        ci = wer_interval(errors, ctx.utt2spk[s], REPLICATIONS)
+        timing = _json(d / "timing.json") or {}
+        out[s] = {"wer": info["wer"]["wer"], "line": info["wer"]["line"], "ci95": ci["ci95"],
+                  "speakers": ci["speakers"], "utterances": ci["utterances"],
+                  "acoustic_scale": info.get("acoustic_scale"), "word_ins_penalty": info.get("word_ins_penalty", 0.0),
+                  "grid": info.get("grid"), "per_speaker": per_speaker_percent(errors, ctx.utt2spk[s]),
+                  "rtf": timing.get("rtf", info.get("stats", {}).get("rtf")), "dir": str(d), "_errors": errors}
+    return out
 
 
 def _history(model_dir: Path) -> list[dict]:
     info = _json(model_dir / "history.json")
-    return info.get("history", []) if isinstance(info, dict) else (info or [])
+    hist = info.get("history", []) if isinstance(info, dict) else (info or [])
+    return [{k: h.get(k) for k in ("epoch", "lr", "dev_acc", "dev_ce", "train_acc", "accepted")} for h in hist]
+
+
+def _compare(ctx: _Context, a: str, b: str, metric: str, split: str, counts_a: dict, counts_b: dict) -> dict:
+    from asrdistill.report.significance import compare_frame_acc, compare_wer
+
+    fn = compare_frame_acc if metric == "frame_acc" else compare_wer
+    r = fn(counts_a, counts_b, ctx.utt2spk[split], REPLICATIONS)
+    return {"a": a, "b": b, "metric": metric, "split": split, "value_a": r["a"], "value_b": r["b"],
+            "diff": r["diff"], "ci95": r["ci95"], "excludes_zero": r["excludes_zero"], "speakers": r["speakers"],
+            "utterances": r["utterances"]}
+
+
+def _mean_counts(member_counts: list[dict]) -> dict:
+    """Per utterance, the members' mean correct frames: the 'mean of the members' as one (fractional) system."""
+    return {u: (sum(c[u][0] for c in member_counts) / len(member_counts), member_counts[0][u][1])
+            for u in member_counts[0]}
+
+
+# --- the whole report -----------------------------------------------------------------------------------
+
+def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = "", device: str = "auto") -> dict:
+    """Measure and write ``out/RESULTS.md``, ``out/results.json`` and ``out/curves_*.png`` from the systems
+    manifest of ``exp`` (see :mod:`asrdistill.experiment.manifest`)."""
+    from asrdistill.experiment.layout import ExpLayout
+    from asrdistill.experiment.manifest import Manifest
+    from asrdistill.nnet.data import load_frame_dataset, read_num_pdfs
+    from asrdistill.nnet.device import resolve_device
+    from asrdistill.nnet.ensemble import Ensemble
+    from asrdistill.nnet.model import load_model
+    from asrdistill.report.significance import read_utt2spk
+
+    exp, out = Path(exp), Path(out)
+    manifest = Manifest(exp)
+    stale = manifest.stale()
+    if stale:
+        raise UserFacingError(f"{manifest.path}: results would mix old and new work; rerun the stages of: "
+                              + "; ".join(f"{n} ({', '.join(w)})" for n, w in stale.items()))
+    paths = manifest.get("sets")
+    layout = ExpLayout.of(Path(paths["train"]["data"]).parent, exp)
+    dev = resolve_device(device)
+    num_pdfs = read_num_pdfs(paths["train"]["ali"])
+    ctx = _Context(manifest, layout,
+                   {s: load_frame_dataset(paths[s]["feats"], paths[s]["ali"], num_pdfs).to(dev) for s in SPLITS},
+                   {s: read_utt2spk(paths[s]["data"]) for s in SPLITS}, dev)
+
+    res: dict[str, Any] = {"command": command, "num_pdfs": num_pdfs, "replications": REPLICATIONS,
+                           "bootstrap": "speaker-level (speakers, then utterances within each), paired",
+                           "corpus": _json(layout.corpus_summary), "sizes": _json(exp / "sizes.json"),
+                           "stage_seconds": manifest.data.get("stage_seconds", {}),
+                           "alignment_boundaries": _json(layout.boundaries), "lm": _json(layout.lm / "lm.json"),
+                           "graph": _json(layout.graph / "graph.json")}
+    if layout.boundaries.with_suffix(".md").is_file():
+        res["alignment_boundaries_md"] = layout.boundaries.with_suffix(".md").read_text()
+
+    # Frame accuracy of every network, per utterance (kept for the paired comparisons).
+    members = sorted((n for n in manifest.names("dnn") if n.startswith("member")), key=lambda n: int(n[6:]))
+    member_models = [load_model(manifest.model_path(m), dev) for m in members]
+    counts: dict[str, dict] = {m: _frame_counts(ctx, mod) for m, mod in zip(members, member_models)}
+    counts["members_mean"] = {s: _mean_counts([counts[m][s] for m in members]) for s in SPLITS}
+    counts["ensemble"] = _frame_counts(ctx, Ensemble(member_models))
+    counts["ensemble_geometric"] = _frame_counts(ctx, Ensemble(member_models, combine="geometric"))
+    others = [n for n in manifest.names("student") + manifest.names("dnn") if n not in members]
+    for name in others:
+        counts[name] = _frame_counts(ctx, load_model(manifest.model_path(name), dev))
+    chosen = manifest.system("distilled") if manifest.has("distilled") else None
+    aliases = {"baseline": members[0] if members else None, "distilled": chosen["resolved"] if chosen else None}
+
+    systems: dict[str, dict] = {}
+    for name, c in counts.items():
+        systems[name] = {"frames": _summarise_frames(ctx, c)}
+        if manifest.has(name):
+            systems[name]["history"] = _history(manifest.model_path(name).parent)
+            systems[name]["options"] = manifest.get(name, "options")
+    for name in ["gmm_tri"] + list(counts) + ["baseline", "distilled"]:
+        if manifest.has(name):
+            w = _wer(ctx, name)
+            if any(w.values()):
+                systems.setdefault(aliases.get(name) or name, {})["wer"] = w
+    res["systems"] = {n: {k: v for k, v in e.items()} for n, e in systems.items()}
+
+    def frame(name: str, split: str) -> float | None:
+        n = aliases.get(name) or name
+        return systems.get(n, {}).get("frames", {}).get(split, {}).get("frame_acc")
+
+    def wer(name: str, split: str) -> dict | None:
+        n = aliases.get(name) or name
+        return (systems.get(n, {}).get("wer") or {}).get(split)
+
+    # The comparisons the tables make (paired, speaker-level).
+    comps = []
+    pairs = [("ensemble", "baseline"), ("distilled", "baseline"), ("distilled", "ensemble"),
+             ("ensemble", "members_mean"), ("distilled", "members_mean"), ("soft_subset", "hard_subset")]
+    for a, b in pairs:
+        na, nb = aliases.get(a) or a, aliases.get(b) or b
+        if na in counts and nb in counts:
+            for s in SPLITS:
+                comps.append(_compare(ctx, a, b, "frame_acc", s, counts[na][s], counts[nb][s]))
+    for a, b in [("ensemble", "baseline"), ("distilled", "baseline"), ("distilled", "ensemble"),
+                 ("baseline", "gmm_tri"), ("soft_subset", "hard_subset")]:
+        for s in SPLITS:
+            wa, wb = wer(a, s), wer(b, s)
+            if wa and wb:
+                comps.append(_compare(ctx, a, b, "wer", s, wa["_errors"], wb["_errors"]))
+    res["comparisons"] = comps
+
+    # Share of the ensemble's gain kept by the distilled model.
+    if chosen:
+        res["gain_kept"] = {}
+        for ref in ("members_mean", "baseline"):
+            res["gain_kept"][ref] = {}
+            for s in SPLITS:
+                g = frame("ensemble", s) - frame(ref, s)
+                res["gain_kept"][ref][s] = None if abs(g) < 1e-9 else (frame("distilled", s) - frame(ref, s)) / g
+
+    # Distillation: every student, the chosen one, the cache's distance from the exact teacher.
+    students = [n for n in manifest.names("student") if n.startswith("student_T")]
+    res["distillation"] = {
+        "students": {n: {s: frame(n, s) for s in SPLITS} for n in students},
+        "chosen_on_dev": aliases["distilled"], "chosen": chosen.get("chosen") if chosen else None,
+        "temperature": manifest.get("distilled", "options.temperature") if chosen else None,
+        "cache_check": _json(Path(manifest.system("teacher_cache")["dir"]) / "check.json")
+        if manifest.has("teacher_cache") else None}
+
+    # Table 1 and Table 5 rows.
+    n = len(members)
+    rows = [("GMM-HMM triphone", "gmm_tri"), ("Baseline DNN (member 0)", "baseline"),
+            (f"Mean of the {n} members", "members_mean"), (f"{n} x ensemble (arithmetic mean)", "ensemble"),
+            (f"{n} x ensemble (geometric mean)", "ensemble_geometric")]
+    if chosen:
+        rows.append((f"Distilled single model (T={res['distillation']['temperature']:g}, chosen on dev)",
+                     "distilled"))
+    res["table1"] = [{"system": label, "name": name,
+                      **{f"{s}_frame_acc": frame(name, s) for s in SPLITS},
+                      **{f"{s}_wer": _public(wer(name, s)) for s in SPLITS}} for label, name in rows]
+    train_full = load_frame_dataset(paths["train"]["feats"], paths["train"]["ali"], num_pdfs)
+    table5 = []
+    for label, name in [("Baseline, 100% of the training data (member 0)", "baseline"),
+                        ("Hard targets, subset", "hard_subset"), ("Soft targets from the full-data ensemble, subset",
+                                                                  "soft_subset")]:
+        real = aliases.get(name) or name
+        if not real or not manifest.has(real):
+            continue
+        d = manifest.model_path(real).parent
+        info = _json(d / "train_data.json") or {"subset": 1.0, "subset_seed": 0}
+        train = train_full if info["subset"] >= 1.0 else train_full.subset(info["subset"], info["subset_seed"])
+        from asrdistill.nnet.evaluate import evaluate_frames
+
+        model = load_model(manifest.model_path(real), dev)
+        hist = _history(d)
+        table5.append({"system": label, "name": name, "subset": info["subset"],
+                       "train_frames": int(len(train.targets)), "epochs": max((h["epoch"] for h in hist), default=None),
+                       "train_frame_acc": evaluate_frames(model, train.to(dev))["frame_acc"],
+                       **{f"{s}_frame_acc": frame(name, s) for s in SPLITS},
+                       **{f"{s}_wer": _public(wer(name, s)) for s in SPLITS}})
+    res["table5"] = table5
+    if len(table5) == 3 and table5[0]["dev_frame_acc"]:
+        res["soft_subset_share_of_baseline"] = {s: table5[2][f"{s}_frame_acc"] / table5[0][f"{s}_frame_acc"]
+                                                for s in SPLITS}
+
+    # Learning curves.
+    out.mkdir(parents=True, exist_ok=True)
+    _plot_curves({m: systems[m]["history"] for m in members}, out / "curves_ensemble.png",
+                 "Ensemble members: dev frame accuracy")
+    _plot_curves({m: systems[m]["history"] for m in students}, out / "curves_distill.png",
+                 "Distilled students: dev frame accuracy")
+    _plot_curves({m: systems[m]["history"] for m in ("hard_subset", "soft_subset") if m in systems},
+                 out / "curves_subset.png", "Table 5 pair: train (running) and dev frame accuracy",
+                 keys=("train_acc", "dev_acc"))
+    for e in res["systems"].values():  # per-utterance errors stay out of results.json
+        for w in (e.get("wer") or {}).values():
+            if w:
+                w.pop("_errors", None)
+    write_json_atomic(out / "results.json", res)
+    write_text_atomic(out / "RESULTS.md", format_results(res))
+    return res
+
+
+def _public(w: dict | None) -> dict | None:
+    return None if w is None else {k: v for k, v in w.items() if not k.startswith("_") and k != "per_speaker"}
 
 
 def _plot_curves(curves: dict[str, list[dict]], path: Path, title: str, keys=("dev_acc",)) -> None:
@@ -56,8 +286,7 @@ def _plot_curves(curves: dict[str, list[dict]], path: Path, title: str, keys=("d
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for name, hist in curves.items():
         for key in keys:
-            pts = [(h["epoch"], h[key]) for h in hist if h.get(key) == h.get(key) and h.get(key) is not None
-                   and h["epoch"] > 0]
+            pts = [(h["epoch"], h[key]) for h in hist if h.get(key) is not None and h["epoch"] > 0]
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=f"{name} {key.replace('_', ' ')}")
     ax.set_xlabel("epoch")
@@ -70,119 +299,26 @@ def _plot_curves(curves: dict[str, list[dict]], path: Path, title: str, keys=("d
     plt.close(fig)
 
 
-def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = "", device: str = "auto") -> dict:
-    """Measure and write ``out/RESULTS.md``, ``out/results.json`` and ``out/curves_*.png`` from the systems
-    manifest of ``exp`` (see :mod:`asrdistill.experiment.manifest`)."""
-    from asrdistill.experiment.layout import ExpLayout
-    from asrdistill.experiment.manifest import Manifest
-    from asrdistill.nnet.data import load_frame_dataset, read_num_pdfs
-    from asrdistill.nnet.device import resolve_device
-    from asrdistill.nnet.ensemble import load_ensemble
-    from asrdistill.nnet.evaluate import ensemble_report, evaluate_frames
-    from asrdistill.nnet.model import load_model
+# --- RESULTS.md ---------------------------------------------------------------------------------------
 
-    exp, out = Path(exp), Path(out)
-    manifest = Manifest(exp)
-    stale = manifest.stale()
-    if stale:
-        raise UserFacingError(f"{manifest.path}: results would mix old and new work; rerun the stages of: "
-                              + "; ".join(f"{n} ({', '.join(w)})" for n, w in stale.items()))
-    sets_paths = manifest.get("sets")
-    layout = ExpLayout.of(Path(sets_paths["train"]["data"]).parent, exp)
-    dev_device = resolve_device(device)
-    num_pdfs = read_num_pdfs(sets_paths["train"]["ali"])
-    sets = {s: load_frame_dataset(sets_paths[s]["feats"], sets_paths[s]["ali"], num_pdfs) for s in ("dev", "test")}
+def _fmt_wer(w: dict | None) -> str:
+    if not w:
+        return "-"
+    return f"{w['wer']:.2f} [{w['ci95'][0]:.1f}, {w['ci95'][1]:.1f}]"
 
-    res: dict[str, Any] = {"command": command, "num_pdfs": num_pdfs}
-    res["corpus"] = _json(layout.corpus_summary)
-    res["alignment_boundaries"] = _json(layout.boundaries)
-    if layout.boundaries.with_suffix(".md").is_file():
-        res["alignment_boundaries_md"] = layout.boundaries.with_suffix(".md").read_text()
-    graph_dir = Path(manifest.get("decode:gmm_tri:test", "inputs.graph.path")) if manifest.decode_dir(
-        "gmm_tri", "test") else layout.graph
-    res["graph"] = _json(graph_dir / "graph.json")
-    res["lm"] = _json(layout.lm / "lm.json")
-    res["stage_seconds"] = manifest.data.get("stage_seconds", {})
 
-    # Ensemble members, their mean, the ensemble (one pass over each set).
-    members = sorted((n for n in manifest.names("dnn") if n.startswith("member")), key=lambda n: int(n[6:]))
-    report = ensemble_report(list(load_ensemble([manifest.model_path(m) for m in members], device=dev_device).members),
-                             sets, dev_device)
-    res["ensemble"] = report
-    n = len(members)
+def _fmt_diff(c: dict | None) -> str:
+    if not c:
+        return "-"
+    star = " *" if c["excludes_zero"] else ""
+    return f"{c['diff']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]{star}"
 
-    def acc(name: str) -> dict[str, float]:
-        model = load_model(manifest.model_path(name), dev_device)
-        return {s: evaluate_frames(model, d)["frame_acc"] for s, d in sets.items()}
 
-    student_names = [m for m in manifest.names("student") if m.startswith("student_T")]
-    students = {m: acc(m) for m in student_names}
-    chosen = manifest.system("distilled") if manifest.has("distilled") else None
-    best_name = chosen["resolved"] if chosen else None
-    best_T = manifest.get("distilled", "options.temperature") if chosen else None
-    res["distillation"] = {"students": students, "chosen_on_dev": best_name, "temperature": best_T}
-
-    base = {s: report[s]["members"][0]["frame_acc"] for s in sets}
-    ens = {s: report[s]["arithmetic"]["frame_acc"] for s in sets}
-    rows = [
-        ("Baseline (member 0)", base, "baseline"),
-        (f"Mean of the {n} members", {s: report[s]["member_mean"]["frame_acc"] for s in sets}, None),
-        (f"{n}xEnsemble (arithmetic mean)", ens, "ensemble"),
-        (f"{n}xEnsemble (geometric mean)", {s: report[s]["geometric"]["frame_acc"] for s in sets}, None),
-    ]
-    if best_name:
-        rows.append((f"Distilled single model (T={best_T:g}, chosen on dev)", students[best_name], "distilled"))
-    table1 = [{"system": "GMM-HMM triphone", "dev_frame_acc": None, "test_frame_acc": None,
-               "dev_wer": _wer(manifest, "gmm_tri", "dev"), "test_wer": _wer(manifest, "gmm_tri", "test")}]
-    for name, a, dec in rows:
-        table1.append({"system": name, "dev_frame_acc": a["dev"], "test_frame_acc": a["test"],
-                       "dev_wer": _wer(manifest, dec, "dev") if dec else None,
-                       "test_wer": _wer(manifest, dec, "test") if dec else None})
-    res["table1"] = table1
-    if best_name:
-        gains = {}
-        for s in sets:
-            g = ens[s] - base[s]
-            gains[s] = None if abs(g) < 1e-9 else (students[best_name][s] - base[s]) / g
-        res["gain_kept"] = gains
-
-    # Table 5: the subset pair, with training-set accuracy on the very subset each model saw.
-    table5 = []
-    subset_rows = [("Baseline, 100% of the training data (member 0)", "baseline", None),
-                   ("Hard targets, subset (early stopping)", "hard_subset", "hard_subset"),
-                   ("Soft targets from the full-data ensemble, subset", "soft_subset", "soft_subset")]
-    train_full = load_frame_dataset(sets_paths["train"]["feats"], sets_paths["train"]["ali"], num_pdfs)
-    for label, name, dec in subset_rows:
-        if not manifest.has(name):
-            continue
-        d = manifest.model_path(name).parent
-        info = _json(d / "train_data.json") or {"subset": 1.0, "subset_seed": 0}
-        train = train_full if info["subset"] >= 1.0 else train_full.subset(info["subset"], info["subset_seed"])
-        model = load_model(manifest.model_path(name), dev_device)
-        hist = _history(d)
-        table5.append({"system": label, "subset": info["subset"], "train_frames": int(len(train.targets)),
-                       "epochs": max((h["epoch"] for h in hist), default=None),
-                       "train_frame_acc": evaluate_frames(model, train)["frame_acc"],
-                       "dev_frame_acc": evaluate_frames(model, sets["dev"])["frame_acc"],
-                       "test_frame_acc": evaluate_frames(model, sets["test"])["frame_acc"],
-                       "dev_wer": _wer(manifest, dec, "dev") if dec else None,
-                       "test_wer": _wer(manifest, dec, "test") if dec else None})
-        del model
-    res["table5"] = table5
-
-    # Learning curves.
-    out.mkdir(parents=True, exist_ok=True)
-    _plot_curves({m: _history(manifest.model_path(m).parent) for m in members}, out / "curves_ensemble.png",
-                 "Ensemble members: dev frame accuracy")
-    _plot_curves({m: _history(manifest.model_path(m).parent) for m in student_names}, out / "curves_distill.png",
-                 "Distilled students: dev frame accuracy")
-    _plot_curves({m: _history(manifest.model_path(m).parent) for m in ("hard_subset", "soft_subset")
-                  if manifest.has(m)},
-                 out / "curves_subset.png", "Table 5 pair: train (running) and dev frame accuracy",
-                 keys=("train_acc", "dev_acc"))
-    write_json_atomic(out / "results.json", res)
-    write_text_atomic(out / "RESULTS.md", format_results(res))
-    return res
+def _find(res: dict, a: str, b: str, metric: str, split: str) -> dict | None:
+    for c in res.get("comparisons", []):
+        if (c["a"], c["b"], c["metric"], c["split"]) == (a, b, metric, split):
+            return c
+    return None
 
 
 def format_results(res: dict) -> str:
@@ -190,32 +326,40 @@ def format_results(res: dict) -> str:
     c = res.get("corpus")
     if c:
         lines += ["## Corpus", "", "| split | hours | speakers | utterances | frames |", "|---|---|---|---|---|"]
-        for s, r in sorted(c["splits"].items(), key=lambda kv: ["train", "dev", "test"].index(kv[0])
-                           if kv[0] in ("train", "dev", "test") else 9):
+        order = ["train", "dev", "test"]
+        for s, r in sorted(c["splits"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
             lines.append(f"| {s} | {r['hours']:.2f} | {r['speakers']} | {r['utterances']} | {r.get('frames', '-')} |")
         lines += ["", f"Vocabulary {c.get('vocabulary')} words, {c.get('nonsilence_phones')} phones + silence; "
                       f"SNR {c.get('snr_db')} dB, RT60 {c.get('rt60')} s; {res['num_pdfs']} tied triphone states.",
                   ""]
     lines += ["## Table 1: frame accuracy and WER (cf. Hinton et al. 2015, Table 1)", "",
-              "| system | dev frame acc % | test frame acc % | dev WER % | test WER % | test WER 95% CI |",
-              "|---|---|---|---|---|---|"]
+              "Intervals: 95%, from a bootstrap over speakers and utterances within them "
+              f"({res.get('replications')} replications). Dev WER is at the acoustic scale and word insertion "
+              "penalty chosen on all of dev (so it is optimistic); test WER at that setting.", "",
+              "| system | dev frame acc % | test frame acc % | dev WER % | test WER % [95% CI] |",
+              "|---|---|---|---|---|"]
     for r in res["table1"]:
-        tw = r["test_wer"]
-        ci = f"[{tw['ci95'][0]:.2f}, {tw['ci95'][1]:.2f}]" if tw and tw.get("ci95") else "-"
         lines.append(f"| {r['system']} | {_pct(r['dev_frame_acc'])} | {_pct(r['test_frame_acc'])} | "
-                     f"{_fmt_wer(r['dev_wer'])} | {_fmt_wer(tw)} | {ci} |")
-    dev_utts = {r["dev_wer"]["utterances"] for r in res["table1"] if r.get("dev_wer")}
-    test_utts = {r["test_wer"]["utterances"] for r in res["table1"] if r.get("test_wer")}
-    rtfs = [(r["system"], r["test_wer"]["rtf"]) for r in res["table1"] if r.get("test_wer") and r["test_wer"].get("rtf")]
-    if dev_utts or test_utts:
-        lines += ["", f"Dev WER: on the {sorted(dev_utts)} dev utterances where the acoustic scale was chosen "
-                      f"(the best of the sweep); test WER: {sorted(test_utts)} test utterances at that scale. "
-                      "Decoding real-time factor on test (decode seconds per audio second, per process): "
-                      + ", ".join(f"{n} {x:.3f}" for n, x in rtfs) + "."]
+                     f"{_fmt_wer(r['dev_wer']).split(' [')[0]} | {_fmt_wer(r['test_wer'])} |")
     if res.get("gain_kept"):
         g = res["gain_kept"]
-        lines += ["", "Share of the ensemble's frame-accuracy gain over the baseline kept by the distilled model "
-                      f"(paper: 86%): dev {_pct(g['dev'])}%, test {_pct(g['test'])}%."]
+        lines += ["", "Share of the ensemble's frame-accuracy gain kept by the distilled model (paper: 86%): "
+                      f"over the members' mean dev {_pct(g['members_mean']['dev'])}%, test "
+                      f"{_pct(g['members_mean']['test'])}%; over member 0 dev {_pct(g['baseline']['dev'])}%, "
+                      f"test {_pct(g['baseline']['test'])}%."]
+    lines += ["", "### Differences (paired; `*`: the 95% interval excludes zero)", "",
+              "| comparison | dev frame acc (points) | test frame acc (points) | dev WER (points) | test WER (points) |",
+              "|---|---|---|---|---|"]
+    for a, b, label in [("ensemble", "baseline", "ensemble - baseline"),
+                        ("ensemble", "members_mean", "ensemble - members' mean"),
+                        ("distilled", "baseline", "distilled - baseline"),
+                        ("distilled", "members_mean", "distilled - members' mean"),
+                        ("distilled", "ensemble", "distilled - ensemble"),
+                        ("baseline", "gmm_tri", "baseline DNN - GMM"),
+                        ("soft_subset", "hard_subset", "soft 3% - hard 3%")]:
+        cells = [_fmt_diff(_find(res, a, b, m, s)) for m in ("frame_acc", "wer") for s in SPLITS]
+        if any(x != "-" for x in cells):
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     d = res.get("distillation", {})
     if d.get("students"):
         lines += ["", "### Distilled students (all temperatures; the one chosen on dev is decoded)", "",
@@ -223,14 +367,34 @@ def format_results(res: dict) -> str:
         for name, a in d["students"].items():
             mark = " (chosen)" if name == d.get("chosen_on_dev") else ""
             lines.append(f"| {name}{mark} | {_pct(a['dev'])} | {_pct(a['test'])} |")
-        lines += ["", "`_onthefly`: the teacher ensemble run on every batch; the others read the teacher cache."]
+        chk = d.get("cache_check")
+        if chk:
+            lines += ["", f"Teacher cache ({chk.get('encoding')}, one pass of the ensemble) vs the exact teacher on "
+                          f"{chk.get('frames')} sampled training frames, per temperature (arithmetic combination):",
+                      "", "| T | mean KL (nats) | max KL | mean TV | max TV |", "|---|---|---|---|---|"]
+            for t, v in sorted(chk.get("temperature", {}).items(), key=lambda kv: float(kv[0])):
+                e = v.get("arithmetic") or next(iter(v.values()))
+                lines.append(f"| {t} | {e['kl_mean']:.2e} | {e['kl_max']:.2e} | {e['tv_mean']:.2e} | "
+                             f"{e['tv_max']:.2e} |")
     if res.get("table5"):
         lines += ["", "## Table 5: soft targets as a regularizer (cf. Table 5)", "",
-                  "| system | train frames | train frame acc % | dev frame acc % | test frame acc % | test WER % |",
-                  "|---|---|---|---|---|---|"]
+                  "| system | train frames | epochs | train frame acc % | dev frame acc % | test frame acc % | "
+                  "test WER % [95% CI] |", "|---|---|---|---|---|---|---|"]
         for r in res["table5"]:
-            lines.append(f"| {r['system']} | {r['train_frames']} | {_pct(r['train_frame_acc'])} | "
+            lines.append(f"| {r['system']} | {r['train_frames']} | {r['epochs']} | {_pct(r['train_frame_acc'])} | "
                          f"{_pct(r['dev_frame_acc'])} | {_pct(r['test_frame_acc'])} | {_fmt_wer(r['test_wer'])} |")
+        share = res.get("soft_subset_share_of_baseline")
+        if share:
+            lines += ["", f"Soft targets on the subset reach {_pct(share['dev'])}% (dev) and {_pct(share['test'])}% "
+                          "(test) of the full-data baseline's frame accuracy (paper: 97%)."]
+    per_spk = [(n, e["wer"]["test"]["per_speaker"]) for n, e in res.get("systems", {}).items()
+               if e.get("wer") and e["wer"].get("test")]
+    if per_spk:
+        spks = sorted({s for _, p in per_spk for s in p})
+        lines += ["", "### Test WER per speaker", "", "| system | " + " | ".join(spks) + " |",
+                  "|---|" + "---|" * len(spks)]
+        for name, p in per_spk:
+            lines.append(f"| {name} | " + " | ".join("-" if p.get(s) is None else f"{p[s]:.1f}" for s in spks) + " |")
     if res.get("alignment_boundaries_md"):
         lines += ["", "## Alignment quality: phone boundaries vs the synthesizer's ground truth", "",
                   res["alignment_boundaries_md"].strip()]
@@ -238,11 +402,19 @@ def format_results(res: dict) -> str:
     if lm or graph:
         lines += ["", "## LM and graph", ""]
         if lm:
-            dev = lm.get("dev_perplexity") or {}
+            devp = lm.get("dev_perplexity") or {}
             lines.append(f"- LM: {lm.get('order')}-gram {lm.get('source', '')}, n-grams {lm.get('ngrams')}, "
-                         f"dev perplexity {dev.get('perplexity', float('nan')):.1f}")
+                         f"dev perplexity {devp.get('perplexity', float('nan')):.1f}")
         if graph:
             lines.append(f"- HCLG: {graph.get('states')} states, {graph.get('arcs')} arcs, "
-                         f"{graph.get('bytes', 0) / 1e6:.1f} MB, built in {graph.get('seconds')} s")
-    lines += ["", "Learning curves: `curves_ensemble.png`, `curves_distill.png`, `curves_subset.png`.", ""]
+                         f"{graph.get('bytes', 0) / 1e6:.1f} MB")
+    times = res.get("stage_seconds") or {}
+    if times:
+        lines += ["", "## Wall time per stage", "", "| stage | " + " | ".join(sorted(times, key=int)) + " | total |",
+                  "|---|" + "---|" * (len(times) + 1),
+                  "| seconds | " + " | ".join(f"{times[k]:.0f}" for k in sorted(times, key=int))
+                  + f" | {sum(times.values()):.0f} |"]
+    lines += ["", "Learning curves: `curves_ensemble.png`, `curves_distill.png`, `curves_subset.png`; every "
+                  "model's per-epoch learning rate and dev accuracy, per-speaker figures and all intervals are in "
+                  "`results.json`.", ""]
     return "\n".join(lines)

@@ -34,7 +34,7 @@ pass=() sets=() user_sizes=()
 while [ $# -gt 0 ]; do
   opt=$1
   if [[ $opt == --*=* ]]; then set -- "${opt%%=*}" "${opt#*=}" "${@:2}"; opt=$1; fi
-  case "$opt" in -h|--help) sed -n '2,15p' "$0"; exit 0 ;; esac
+  case "$opt" in -h|--help) sed -n '2,14p' "$0"; exit 0 ;; esac
   [ $# -ge 2 ] || { echo "$0: option $opt needs a value" >&2; exit 1; }
   val=$2; shift 2
   case "$opt" in

@@ -27,35 +27,42 @@ dict_dir=          # lexicon.txt, silence_phones.txt, nonsilence_phones.txt, opt
 arpa=              # your own ARPA LM (words as in the lexicon) instead of one trained on train_dir's text
 allow_pipes=false  # true: wav.scp entries may be shell commands ('sox ... |'), as in many Kaldi data dirs
 made_by=           # the command line to record in RESULTS.md (wrappers pass what the user typed)
-# GMM-HMM systems (stages 3-6)
-mono_subset=1000   # monophone training on the N shortest utterances (Kaldi: train_2kshort); 0 = all
-mono_gauss=1000    # total Gaussians of the monophone system
+scheduler=         # Dask scheduler address (host:port) for the per-utterance stages (docs/cluster.md); empty: local
+# GMM-HMM systems (stages 3-6); auto: chosen from the training hours by `asrdistill suggest-sizes` (EXP/sizes.json)
+mono_subset=auto   # monophone training on the N shortest utterances (Kaldi: train_2kshort); 0 = all
+mono_gauss=auto    # total Gaussians of the monophone system
 mono_iters=40      # EM iterations of the monophone system
-tri_leaves=2000    # decision-tree leaves of the triphone system (tied states before merging)
-tri_gauss=10000    # total Gaussians of the triphone system
+tri_leaves=auto    # decision-tree leaves of the triphone system (tied states before merging)
+tri_gauss=auto     # total Gaussians of the triphone system
 gmm_iters=35       # EM iterations of the triphone system
-# DNNs, ensemble, distillation (stages 7-10)
+# DNNs, ensemble, distillation (stages 7-9)
 preset=tiny        # DNN size: tiny 2x128, small 3x256, medium 4x512, paper 8x2560 (the paper's; GPU)
-members=4          # ensemble size (paper: 10); member 0 is the baseline
-epochs=3           # maximum epochs of every DNN (newbob may stop earlier)
-temperatures="1 2 5 10"  # distillation temperatures; the best on dev is kept
+members=4          # ensemble size (paper: 10); member 0 is the baseline, the members' mean the reference
+epochs=15          # maximum epochs of the full-data DNNs; newbob halves the lr and stops once dev stops improving
+dev_criterion=error  # what newbob compares on dev: error (frame error rate) or ce (cross-entropy, Kaldi nnet1)
+temperatures="1 2 5 10"  # distillation temperatures (paper: 1, 2, 5, 10); the best on dev is kept
 hard_weight=0.5    # weight of the hard-target term relative to the soft term (paper: 0.5)
-topk=32            # teacher cache: each frame's top-k soft targets
+cache_encoding=u8-sqrt  # teacher cache: every member's logits, u8-sqrt (1 byte per pdf) or f16; one ensemble pass
 subset=0.03        # paper Table 5: fraction of the training data
+subset_epochs=40   # maximum epochs of the Table-5 pair (hard and soft targets: same budget, same stopping rule)
+parallel=2         # DNNs trained at a time (members, students, the Table-5 pair)
 device=auto        # DNN device: auto = cuda when present, else cpu
-threads=2          # CPU threads of the DNN training
-# LM, decoding (stages 11-12)
+threads=2          # CPU threads of the DNN stages, shared by the $parallel jobs
+# LM, decoding (stages 10-11)
 lm_order=3         # word n-gram order (modified Kneser-Ney)
-dnn_scales="0.067 0.1 0.15"   # acoustic scales swept on dev for the DNN systems
-gmm_scales="0.067 0.083 0.1"  # acoustic scales swept on dev for the GMM system
-beam=10            # decoding beam
-max_active=2000    # decoder max active states
-sweep_utts=100     # dev utterances (evenly spaced) on which the acoustic scale is chosen; 0 = all of dev
+lmwts=5-20         # LM weights (acoustic scale 1/LMWT) swept on all of dev, from one lattice decode per system
+word_ins_penalties=0,0.5,1.0  # word insertion penalties swept with them (as Kaldi's local/score.sh)
+sweep_beam=8       # beam of the dev lattice decodes
+lattice_beam=5     # lattice beam of the dev lattice decodes
+beam=10            # beam of the test decodes (at the LM weight and penalty chosen on dev)
+max_active=2000    # decoder max active states (test decodes)
 
 cmdline="recipes/synth/run.sh${*:+ $*}"   # recorded in RESULTS.md
 . "$(dirname "$0")/../../tools/parse_options.sh"
 [ -n "$made_by" ] && cmdline=$made_by
 pipes=; $allow_pipes && pipes=--allow-pipes
+sched=; [ -n "$scheduler" ] && sched="--scheduler $scheduler"
+job_threads=$((threads / parallel > 0 ? threads / parallel : 1))
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -100,12 +107,30 @@ if run_stage 1; then
   stage_end 1
 fi
 
+# Sizes left at auto come from the training data (hours, speakers) by the rule of asrdistill.sizes, recorded in
+# $exp/sizes.json with the reasons; every size given as an option is kept.
+auto_sizes=()
+for v in mono_subset mono_gauss tri_leaves tri_gauss; do [ "${!v}" = auto ] && auto_sizes+=($v); done
+if [ ${#auto_sizes[@]} -gt 0 ] && [ "$stop_stage" -ge 4 ]; then
+  set_sizes=()
+  for v in mono_subset mono_gauss tri_leaves tri_gauss; do [ "${!v}" = auto ] || set_sizes+=(--set $v=${!v}); done
+  mkdir -p $exp
+  chosen=$(asrdistill suggest-sizes --train $train_dir --json $exp/sizes.json --recipe-options "${set_sizes[@]}" $pipes)
+  read -ra words <<< "$chosen"
+  for ((i = 0; i + 1 < ${#words[@]}; i += 2)); do
+    v=${words[i]#--}; v=${v//-/_}
+    case " ${auto_sizes[*]} " in *" $v "*) printf -v "$v" '%s' "${words[i + 1]}" ;; esac
+  done
+  log "sizes from the training data ($exp/sizes.json): mono_subset=$mono_subset mono_gauss=$mono_gauss" \
+    "tri_leaves=$tri_leaves tri_gauss=$tri_gauss"
+fi
+
 if run_stage 2; then
   stage_begin
   log "Stage 2: 40-dim fbank + per-speaker CMVN for train, dev, test"
   for split in train dev test; do
     data_var=data_$split; feats_var=feats_$split
-    asrdistill compute-feats ${!data_var} ${!feats_var} --nj $nj $pipes
+    asrdistill compute-feats ${!data_var} ${!feats_var} --nj $nj $pipes $sched
   done
   asrdistill corpus-summary --data $data --feats $data/fbank --corpus $corpus --json $corpus_summary \
     | tee ${corpus_summary%.json}.txt
@@ -123,9 +148,9 @@ if run_stage 4; then
   stage_begin
   log "Stage 4: monophone GMM-HMM (flat start, $mono_subset shortest utterances), alignments of train and dev"
   asrdistill train-mono $data_train $feats_train $lang $mono --num-gauss $mono_gauss --num-iters $mono_iters \
-    --nj $nj --subset $mono_subset
-  asrdistill align $data_train $feats_train $lang $mono $mono_ali_train --nj $nj
-  asrdistill align $data_dev $feats_dev $lang $mono $mono_ali_dev --nj $nj
+    --nj $nj --subset $mono_subset $sched
+  asrdistill align $data_train $feats_train $lang $mono $mono_ali_train --nj $nj $sched
+  asrdistill align $data_dev $feats_dev $lang $mono $mono_ali_dev --nj $nj $sched
   stage_end 4
 fi
 
@@ -133,7 +158,7 @@ if run_stage 5; then
   stage_begin
   log "Stage 5: decision tree ($tri_leaves leaves) + triphone GMM-HMM ($tri_gauss Gaussians)"
   asrdistill train-tri $data_train $feats_train $lang $mono_ali_train $tri \
-    --num-leaves $tri_leaves --num-gauss $tri_gauss --num-iters $gmm_iters --nj $nj
+    --num-leaves $tri_leaves --num-gauss $tri_gauss --num-iters $gmm_iters --nj $nj $sched
   asrdistill manifest add $exp gmm_tri $tri/final.mdl --kind gmm
   stage_end 5
 fi
@@ -143,7 +168,7 @@ if run_stage 6; then
   log "Stage 6: triphone alignments of train, dev and test (DNN targets); boundary accuracy vs ground truth"
   for split in train dev test; do
     data_var=data_$split; feats_var=feats_$split; ali_var=tri_ali_$split
-    asrdistill align ${!data_var} ${!feats_var} $lang $tri ${!ali_var} --nj $nj
+    asrdistill align ${!data_var} ${!feats_var} $lang $tri ${!ali_var} --nj $nj $sched
     asrdistill manifest add-set $exp $split --data ${!data_var} --feats ${!feats_var} --ali ${!ali_var}
   done
   if [ -f $data_train/phones.ctm ] && [ -f $data_dev/phones.ctm ]; then
@@ -157,12 +182,34 @@ if run_stage 6; then
 fi
 
 dnn_data="--feats $feats_train --ali $tri_ali_train --dev-feats $feats_dev --dev-ali $tri_ali_dev"
-dnn_train="--preset $preset --max-epochs $epochs --threads $threads --device $device"
+dnn_train="--preset $preset --dev-criterion $dev_criterion --device $device"
+
+# Background jobs, $parallel at a time: queue_job LOG COMMAND... ; wait_jobs. A failed job stops the recipe
+# (the others are killed; their dirs resume on the next run) and its log's tail is shown.
+job_pids=() job_logs=()
+wait_job() {
+  local pid=${job_pids[0]} logf=${job_logs[0]}
+  job_pids=("${job_pids[@]:1}"); job_logs=("${job_logs[@]:1}")
+  if ! wait "$pid"; then
+    [ ${#job_pids[@]} -eq 0 ] || kill "${job_pids[@]}" 2>/dev/null || true
+    echo "$0: a job failed; the end of $logf:" >&2; tail -n 20 "$logf" >&2; exit 1
+  fi
+  grep -v '|' "$logf" | tail -n 1
+}
+queue_job() {
+  local logf=$1; shift
+  mkdir -p "$(dirname "$logf")"
+  "$@" > "$logf" 2>&1 &
+  job_pids+=($!); job_logs+=("$logf")
+  [ ${#job_pids[@]} -lt "$parallel" ] || wait_job
+}
+wait_jobs() { while [ ${#job_pids[@]} -gt 0 ]; do wait_job; done; }
 
 if run_stage 7; then
   stage_begin
-  log "Stage 7: $members DNNs ($preset) differing only in their seed: the baseline (member 0) and the ensemble"
-  asrdistill train-ensemble --members $members $dnn_data $dnn_train --out $ensemble
+  log "Stage 7: $members DNNs ($preset) differing only in their seed, $parallel at a time: baseline and ensemble"
+  asrdistill train-ensemble --members $members --parallel $parallel --threads $job_threads $dnn_data $dnn_train \
+    --max-epochs $epochs --out $ensemble
   asrdistill manifest add $exp ensemble $ensemble --kind ensemble
   for i in $(seq 0 $((members - 1))); do
     asrdistill manifest add $exp member$i $(member_dir $i)/final.mdl --kind dnn
@@ -173,35 +220,38 @@ fi
 
 if run_stage 8; then
   stage_begin
-  log "Stage 8: distill the ensemble into one DNN at T in {$temperatures} (teacher cached as top-$topk); best T on dev"
+  log "Stage 8: one pass of the ensemble over the training frames ($cache_encoding teacher cache), then students" \
+    "at T in {$temperatures} ($parallel at a time, logs in $exp/log); the best T on dev is kept"
+  asrdistill build-teacher-cache --teacher $ensemble --feats $feats_train --ali $tri_ali_train --out $teacher_cache \
+    --encoding $cache_encoding --check-temperatures ${temperatures// /,} --threads $threads --device $device
+  asrdistill manifest add $exp teacher_cache $teacher_cache --kind cache
   names=()
   for T in $temperatures; do
-    student=$(student_dir $T)
-    asrdistill distill --teacher $ensemble --temperature $T --hard-weight $hard_weight \
-      --teacher-mode cache --topk $topk --cache-dir ${teacher_cache}_T$T \
-      $dnn_data $dnn_train --out $student
-    asrdistill manifest add $exp student_T$T $student/final.mdl --kind student
+    queue_job $exp/log/distill_T$T.log asrdistill distill --teacher $ensemble --temperature $T \
+      --hard-weight $hard_weight --teacher-mode cache --cache-dir $teacher_cache $dnn_data $dnn_train \
+      --max-epochs $epochs --threads $job_threads --out $(student_dir $T)
     names+=(student_T$T)
   done
+  wait_jobs
+  for T in $temperatures; do
+    asrdistill manifest add $exp student_T$T $(student_dir $T)/final.mdl --kind student
+  done
   asrdistill choose-best --exp $exp --as distilled "${names[@]}"
-  T=$(asrdistill manifest get $exp distilled options.temperature)
-  log "best on dev: T=$T; the same student with the teacher run on the fly, for comparison"
-  asrdistill distill --teacher $ensemble --temperature $T --hard-weight $hard_weight \
-    --teacher-mode onthefly $dnn_data $dnn_train --out $(student_dir $T)_onthefly
-  asrdistill manifest add $exp student_T${T}_onthefly $(student_dir $T)_onthefly/final.mdl --kind student
   stage_end 8
 fi
 
 if run_stage 9; then
   stage_begin
   T=$(asrdistill manifest get $exp distilled options.temperature)
-  log "Stage 9: paper Table 5: $subset of the training data, hard targets (early stopping) vs soft targets (T=$T)"
-  asrdistill train-dnn $dnn_data $dnn_train --subset $subset --schedule constant --early-stop 2 \
-    --max-epochs $((epochs * 4)) --out $hard_subset
+  log "Stage 9: paper Table 5: $subset of the training data, hard targets vs soft targets (T=$T, priors from the" \
+    "full-data alignments), both newbob on dev $dev_criterion with at most $subset_epochs epochs"
+  queue_job $exp/log/hard_subset.log asrdistill train-dnn $dnn_data $dnn_train --subset $subset \
+    --max-epochs $subset_epochs --threads $job_threads --out $hard_subset
+  queue_job $exp/log/soft_subset.log asrdistill distill --teacher $ensemble --temperature $T --soft-weight 1 \
+    --hard-weight 0 --teacher-mode cache --cache-dir $teacher_cache --priors counts --priors-ali $tri_ali_train \
+    $dnn_data $dnn_train --subset $subset --max-epochs $subset_epochs --threads $job_threads --out $soft_subset
+  wait_jobs
   asrdistill manifest add $exp hard_subset $hard_subset/final.mdl --kind dnn
-  asrdistill distill --teacher $ensemble --temperature $T --soft-weight 1 --hard-weight 0 \
-    --teacher-mode onthefly $dnn_data $dnn_train --subset $subset --max-epochs $((epochs * 4)) \
-    --out $soft_subset
   asrdistill manifest add $exp soft_subset $soft_subset/final.mdl --kind student
   stage_end 9
 fi
@@ -216,9 +266,10 @@ if run_stage 10; then
   stage_end 10
 fi
 
-# decode_system NAME SCALES: sweep SCALES on dev, decode test at the best one; register both decode dirs
+# decode_system NAME: one lattice decode of all of dev, rescored over the LM weights x penalties (the grid grows
+# while its best point is on an edge); test decoded at the point chosen on dev. Both decode dirs are registered.
 decode_system() {
-  local name=$1 scales=$2 kind src
+  local name=$1 kind src scale wip
   local dev=$(decode_dir $name dev) test=$(decode_dir $name test)
   kind=$(asrdistill manifest get $exp $name kind)
   case $kind in
@@ -226,34 +277,32 @@ decode_system() {
     ensemble) src=(--dnn $(asrdistill manifest get $exp $name dir) --dnn-feats) ;;
     *) src=(--dnn $(asrdistill manifest get $exp $name files.model) --dnn-feats) ;;
   esac
-  asrdistill decode --graph $graph --model $tri/final.mdl --data $sweep_dir --out $dev \
-    --acoustic-scales ${scales// /,} --beam $beam --max-active $max_active --nj $nj "${src[@]}" $feats_dev
+  asrdistill decode --graph $graph --model $tri/final.mdl --data $data_dev --out $dev --lmwts $lmwts \
+    --word-ins-penalties $word_ins_penalties --beam $sweep_beam --lattice-beam $lattice_beam --nj $nj $sched \
+    "${src[@]}" $feats_dev
   asrdistill manifest add-decode $exp $name dev $dev
-  local best=$(asrdistill manifest get $exp "decode:$name:dev" info.acoustic_scale)
-  asrdistill decode --graph $graph --model $tri/final.mdl --data $data_test --out $test \
-    --acoustic-scale $best --beam $beam --max-active $max_active --nj $nj "${src[@]}" $feats_test
+  scale=$(asrdistill manifest get $exp "decode:$name:dev" info.acoustic_scale)
+  wip=$(asrdistill manifest get $exp "decode:$name:dev" info.word_ins_penalty)
+  asrdistill decode --graph $graph --model $tri/final.mdl --data $data_test --out $test --acoustic-scale $scale \
+    --word-ins-penalty $wip --beam $beam --max-active $max_active --nj $nj $sched "${src[@]}" $feats_test
   asrdistill manifest add-decode $exp $name test $test
-  log "$name: acoustic scale $best (chosen on dev): $(head -1 $dev/wer) (dev); $(head -1 $test/wer) (test)"
+  log "$name: acoustic scale $scale, word insertion penalty $wip (chosen on dev): $(head -1 $dev/wer) (dev);" \
+    "$(head -1 $test/wer) (test)"
 }
 
 if run_stage 11; then
   stage_begin
-  log "Stage 11: decode dev (acoustic scale sweep) and test (best dev scale): GMM, baseline, ensemble, students"
-  sweep_dir=$data_dev
-  if [ "$sweep_utts" -gt 0 ]; then
-    sweep_dir=${data_dev}_sweep$sweep_utts
-    asrdistill subset-data-dir $data_dev $sweep_dir --num-utts $sweep_utts $pipes
-  fi
-  decode_system gmm_tri "$gmm_scales"
-  for name in baseline ensemble distilled hard_subset soft_subset; do
-    decode_system $name "$dnn_scales"
+  log "Stage 11: decode all of dev (LM weight $lmwts x penalty $word_ins_penalties from lattices) and test (the" \
+    "dev choice): GMM, baseline, ensemble, distilled, Table-5 pair"
+  for name in gmm_tri baseline ensemble distilled hard_subset soft_subset; do
+    decode_system $name
   done
   stage_end 11
 fi
 
 if run_stage 12; then
   stage_begin
-  log "Stage 12: results tables (paper Tables 1 and 5), learning curves"
+  log "Stage 12: results tables (paper Tables 1 and 5) with speaker-level intervals, learning curves"
   asrdistill make-results --exp $exp --out $results --command "$cmdline"
   cat $results/RESULTS.md
   stage_end 12
