@@ -65,13 +65,21 @@ def ensure_cache(teachers: list[str], feats: str, ali: str, out: str, config: Te
     """Build the cache in ``out`` unless its record says it is complete for these inputs; True if built."""
     from asrdistill.distill.teacher import make_teacher_cache
 
+    from asrdistill.nnet import distributed as dist
+
+    dist.init(device)   # under torchrun every rank fills its share of the rows; rank 0 owns the step record
     step = cache_step(teachers, feats, ali, out, config)
-    if step.skip():
+    skip = dist.broadcast_ints([int(step.skip()) if dist.is_main() else 0])[0]
+    if skip:
         return False
-    step.begin()
+    if dist.is_main():
+        step.begin()
+    dist.barrier()
     report = make_teacher_cache(teachers, feats, ali, out, config, device=device, progress=progress)
-    outputs = ["cache.json", "utts.txt"] + (["check.json"] if report else [])
-    step.complete(outputs, info={"within_tolerance": report.get("within_tolerance")} if report else None)
+    if dist.is_main():
+        outputs = ["cache.json", "utts.txt"] + (["check.json"] if report else [])
+        step.complete(outputs, info={"within_tolerance": report.get("within_tolerance")} if report else None)
+    dist.barrier()
     return True
 
 

@@ -95,20 +95,26 @@ def expand_to_transition_ids(loglikes: np.ndarray, tid2pdf: np.ndarray, scale: f
     return np.ascontiguousarray(loglikes[:, tid2pdf[1:]] * np.float32(scale), dtype=np.float32)
 
 
+def read_graph(graph: str | os.PathLike):
+    """The ``StdVectorFst`` of ``graph`` (``HCLG.fst`` or a graph dir holding one), checked non-empty."""
+    import kaldifst
+    path = Path(graph)
+    if path.is_dir():
+        path = path / "HCLG.fst"
+    if not path.is_file():
+        raise UserFacingError(f"{path}: decoding graph not found (run `asrdistill make-graph`)")
+    vector = kaldifst.StdVectorFst.read(str(path))
+    if vector is None or vector.num_states == 0 or vector.start < 0:
+        raise UserFacingError(f"{path}: empty or unreadable graph")
+    return vector
+
+
 class GraphDecoder:
     """One process's decoder: the graph and models are loaded once, then utterances are decoded."""
 
     def __init__(self, graph: str | os.PathLike, trans_model, options: DecodeOptions, am=None):
         import kaldi_hmm_gmm as khg
-        import kaldifst
-        path = Path(graph)
-        if path.is_dir():
-            path = path / "HCLG.fst"
-        if not path.is_file():
-            raise UserFacingError(f"{path}: decoding graph not found (run `asrdistill make-graph`)")
-        self.vector = kaldifst.StdVectorFst.read(str(path))
-        if self.vector is None or self.vector.num_states == 0 or self.vector.start < 0:
-            raise UserFacingError(f"{path}: empty or unreadable graph")
+        self.vector = read_graph(graph)
         self._graphs: dict[float, tuple] = {}  # word insertion penalty -> (ConstFst, decoder)
         self.trans_model = trans_model
         self.am = am
@@ -179,15 +185,7 @@ class LatticeDecoder:
     def __init__(self, graph: str | os.PathLike, trans_model, options: DecodeOptions, am=None):
         import kaldi_decoder
         import kaldifst
-        path = Path(graph)
-        if path.is_dir():
-            path = path / "HCLG.fst"
-        if not path.is_file():
-            raise UserFacingError(f"{path}: decoding graph not found (run `asrdistill make-graph`)")
-        vector = kaldifst.StdVectorFst.read(str(path))
-        if vector is None or vector.num_states == 0 or vector.start < 0:
-            raise UserFacingError(f"{path}: empty or unreadable graph")
-        self.const = kaldifst.StdConstFst(vector)
+        self.const = kaldifst.StdConstFst(read_graph(graph))
         self.config = kaldi_decoder.LatticeSimpleDecoderConfig(beam=options.beam, lattice_beam=options.lattice_beam,
                                                                determinize_lattice=False)
         self.decoder = kaldi_decoder.LatticeSimpleDecoder(self.const, self.config)

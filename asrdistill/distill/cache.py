@@ -286,15 +286,30 @@ def row_map(cache_utts: list[str], cache_offsets: np.ndarray, utts: Sequence[str
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
+def _available_memory() -> int:
+    """Bytes of memory available to a new process (Linux ``MemAvailable``; 0 where unknown: stay mapped)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 class CacheReader:
     """Member logits of any rows, decoded on the training device (see module docstring).
 
-    The arrays stay memory-mapped; each batch gathers its rows on the CPU and decodes them on the device.
+    The arrays are memory-mapped; each batch gathers its rows on the CPU and decodes them on the device.
     On a CUDA device the whole cache is copied to the device once when it takes at most
-    ``device_fraction`` of the device's free memory (then a batch is one gather there).
+    ``device_fraction`` of the device's free memory (then a batch is one gather there). On the CPU it is read
+    into memory once when it takes at most ``host_fraction`` of the memory available: a batch's random rows
+    gathered from a memory map cost page faults (measured: 16 ms per batch of 256 rows x 4 members x 943
+    pdfs against well under 1 ms from memory, which made the cache the larger part of a tiny student's epoch).
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, device_fraction: float = 0.5):
+    def __init__(self, cache_dir: str | os.PathLike, device_fraction: float = 0.5, host_fraction: float = 0.25):
         self.path = Path(cache_dir)
         self.info = read_cache_info(self.path)
         self.encoding = self.info["encoding"]
@@ -311,6 +326,7 @@ class CacheReader:
             raise UserFacingError(f"{self.path}/codes.npy: shape {self.codes.shape}, cache.json says {want}")
         self.device = torch.device("cpu")
         self.device_fraction = device_fraction
+        self.host_fraction = host_fraction
         self._dev_codes: Tensor | None = None
         self._dev_ranges: Tensor | None = None
 
@@ -327,6 +343,11 @@ class CacheReader:
                 if self.ranges is not None:
                     self._dev_ranges = torch.from_numpy(np.ascontiguousarray(self.ranges)).to(self.device)
                 log.info("%s: cache (%.2f GB) copied to %s", self.path, self.codes.nbytes / 1e9, self.device)
+        elif self.device.type == "cpu" and self.codes.nbytes <= self.host_fraction * _available_memory():
+            self._dev_codes = torch.from_numpy(np.array(self.codes))          # one sequential read
+            if self.ranges is not None:
+                self._dev_ranges = torch.from_numpy(np.array(self.ranges))
+            log.info("%s: cache (%.2f GB) read into memory", self.path, self.codes.nbytes / 1e9)
         return self
 
     def distances(self, cache_rows: Tensor) -> Tensor:

@@ -23,10 +23,12 @@ import torch
 from torch import Tensor
 
 from asrdistill.distill.cache import (CACHE_FORMAT, CacheReader, cache_bytes, create_cache_files, data_fingerprints,
-                                      fill_rows, finish_cache, member_digests, read_cache_utts, row_map,
+                                      fill_rows, finish_cache, member_digests, open_cache_files, read_cache_utts,
+                                      row_map,
                                       soft_targets_from_distances, verify_data, verify_members)
 from asrdistill.distill.loss import ensemble_soft_targets, zero_mean_teacher_logits
 from asrdistill.errors import UserFacingError
+from asrdistill.nnet import distributed as dist
 from asrdistill.nnet.data import FrameDataset
 from asrdistill.nnet.ensemble import Ensemble
 from asrdistill.nnet.device import autocast_context
@@ -154,14 +156,52 @@ def build_teacher_cache(ensemble: Ensemble, data: FrameDataset, cache_dir: str |
             "num_pdfs": cfg.num_pdfs, "left": cfg.left, "right": cfg.right, "feat_dim": cfg.feat_dim,
             "num_utts": len(data.utts), "members": member_digests(members), "data": data_fingerprints(feats, ali)}
     cache_dir = Path(cache_dir)
-    with atomic_path(cache_dir) as tmp:
-        files = create_cache_files(tmp, n, m, cfg.num_pdfs, encoding)
-        fill_rows(files, teacher, data, 0, n, batch_size, progress)   # one range; DDP: one range per rank
-        finish_cache(files, info, data.utts, data.offsets.cpu().numpy())
-        del files
+    if dist.active():
+        _build_sharded(cache_dir, teacher, data, info, encoding, batch_size, progress)
+    else:
+        with atomic_path(cache_dir) as tmp:
+            files = create_cache_files(tmp, n, m, cfg.num_pdfs, encoding)
+            fill_rows(files, teacher, data, 0, n, batch_size, progress)
+            finish_cache(files, info, data.utts, data.offsets.cpu().numpy())
+            del files
     log.info("%s: teacher cache of %d members x %d pdfs on %d frames (%s, %.2f GB)", cache_dir, m, cfg.num_pdfs,
              n, encoding, cache_bytes(cache_dir) / 1e9)
     return cache_dir
+
+
+def _build_sharded(cache_dir: Path, teacher, data: FrameDataset, info: dict, encoding: str, batch_size: int,
+                   progress: bool) -> None:
+    """Under torchrun: rank 0 preallocates the arrays in a temporary dir beside ``cache_dir``, every rank fills
+    its contiguous share of the rows (:func:`asrdistill.nnet.distributed.shard`), rank 0 writes the index and
+    renames the dir onto ``cache_dir``. The bytes are those of a one-process build (rows are independent)."""
+    import shutil
+
+    tmp = cache_dir.parent / f".{cache_dir.name}.ranks.tmp"   # the same name on every rank; a leftover of a
+    if dist.is_main():                                          # killed run is removed by the next one
+        shutil.rmtree(tmp, ignore_errors=True)
+        create_cache_files(tmp, info["num_frames"], info["num_members"], info["num_pdfs"], encoding)
+    dist.barrier()
+    error = None
+    try:
+        files = open_cache_files(tmp, encoding)
+        start, stop = dist.shard(info["num_frames"])
+        fill_rows(files, teacher, data, start, stop, batch_size, progress and dist.is_main())
+        files.codes.flush()
+        if files.ranges is not None:
+            files.ranges.flush()
+        del files
+    except Exception as err:  # every rank must reach the collective below, or the others wait for ever
+        error = err
+    if not dist.all_agree(error is None):
+        if error is not None:
+            raise error
+        raise UserFacingError(f"{cache_dir}: another rank failed while filling the teacher cache (see its log)")
+    if dist.is_main():
+        finish_cache(open_cache_files(tmp, encoding), info, data.utts, data.offsets.cpu().numpy())
+        if cache_dir.is_dir():
+            shutil.rmtree(cache_dir)
+        os.replace(tmp, cache_dir)
+    dist.barrier()
 
 
 def make_teacher_cache(teacher_models: Sequence[str | os.PathLike], feats: str | os.PathLike,
@@ -182,12 +222,12 @@ def make_teacher_cache(teacher_models: Sequence[str | os.PathLike], feats: str |
 
     config = config or TeacherCacheConfig()
     temperatures = config.temperatures()
-    dev = resolve_device(device)
+    dev = dist.train_device(device) if dist.active() else resolve_device(device)
     files = [str(f) for f in member_files(teacher_models)]
     ensemble = load_ensemble(files, device=dev)
     data = load_frame_dataset(feats, ali, num_pdfs=ensemble.config.num_pdfs).to(dev)
     build_teacher_cache(ensemble, data, out_dir, files, config.encoding, config.batch_size, feats, ali, progress)
-    if not config.check_frames:
+    if not config.check_frames or not dist.is_main():
         return {}
     cached = CachedTeacher(out_dir, data, files, fingerprints=data_fingerprints(feats, ali)).to(dev)
     report = check_cache(cached, OnTheFlyTeacher(ensemble), data, temperatures, config.check_frames,

@@ -332,6 +332,14 @@ def format_results(res: dict) -> str:
         lines += ["", f"Vocabulary {c.get('vocabulary')} words, {c.get('nonsilence_phones')} phones + silence; "
                       f"SNR {c.get('snr_db')} dB, RT60 {c.get('rt60')} s; {res['num_pdfs']} tied triphone states.",
                   ""]
+    sz = res.get("sizes") or {}
+    if sz.get("sizes"):
+        by = sz.get("chosen_by", {})
+        lines += ["## Sizes", "", f"Training data: {sz.get('data', {}).get('hours', float('nan')):.2f} h, "
+                  f"{sz.get('data', {}).get('speakers')} speakers. Chosen by the rule of `asrdistill.sizes` from the "
+                  "training hours (rule) or given as options (user); the reasons are in results.json.", "",
+                  "| " + " | ".join(sz["sizes"]) + " |", "|" + "---|" * len(sz["sizes"]),
+                  "| " + " | ".join(f"{v} ({by.get(k, '?')})" for k, v in sz["sizes"].items()) + " |", ""]
     lines += ["## Table 1: frame accuracy and WER (cf. Hinton et al. 2015, Table 1)", "",
               "Intervals: 95%, from a bootstrap over speakers and utterances within them "
               f"({res.get('replications')} replications). Dev WER is at the acoustic scale and word insertion "

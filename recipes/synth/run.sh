@@ -112,7 +112,7 @@ fi
 auto_sizes=()
 for v in mono_subset mono_gauss tri_leaves tri_gauss; do [ "${!v}" = auto ] && auto_sizes+=($v); done
 if [ ${#auto_sizes[@]} -gt 0 ] && [ "$stop_stage" -ge 4 ]; then
-  set_sizes=()
+  set_sizes=(--set preset=$preset --set epochs=$epochs --set beam=$beam --set max_active=$max_active)
   for v in mono_subset mono_gauss tri_leaves tri_gauss; do [ "${!v}" = auto ] || set_sizes+=(--set $v=${!v}); done
   mkdir -p $exp
   chosen=$(asrdistill suggest-sizes --train $train_dir --json $exp/sizes.json --recipe-options "${set_sizes[@]}" $pipes)
@@ -146,7 +146,8 @@ fi
 
 if run_stage 4; then
   stage_begin
-  log "Stage 4: monophone GMM-HMM (flat start, $mono_subset shortest utterances), alignments of train and dev"
+  mono_what="the $mono_subset shortest utterances"; [ "$mono_subset" = 0 ] && mono_what="all utterances"
+  log "Stage 4: monophone GMM-HMM (flat start, $mono_what), alignments of train and dev"
   asrdistill train-mono $data_train $feats_train $lang $mono --num-gauss $mono_gauss --num-iters $mono_iters \
     --nj $nj --subset $mono_subset $sched
   asrdistill align $data_train $feats_train $lang $mono $mono_ali_train --nj $nj $sched
@@ -194,7 +195,7 @@ wait_job() {
     [ ${#job_pids[@]} -eq 0 ] || kill "${job_pids[@]}" 2>/dev/null || true
     echo "$0: a job failed; the end of $logf:" >&2; tail -n 20 "$logf" >&2; exit 1
   fi
-  grep -v '|' "$logf" | tail -n 1
+  grep -v '|' "$logf" | tail -n 1 || true
 }
 queue_job() {
   local logf=$1; shift
