@@ -20,6 +20,7 @@ distilled model the student chosen on dev).
 from __future__ import annotations
 
 import json
+import time
 import os
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,12 @@ class Manifest:
         self.save()
 
     def add_stage_time(self, stage: str, seconds: float) -> None:
-        self.data["stage_seconds"][str(stage)] = round(float(seconds), 1)
+        """Record one run of a recipe stage. ``stage_seconds`` keeps each stage's longest run: a rerun that only
+        skips finished work says nothing about what the stage costs (every run is in ``stage_runs``)."""
+        key, secs = str(stage), round(float(seconds), 1)
+        runs = self.data.setdefault("stage_runs", {}).setdefault(key, [])
+        runs.append({"seconds": secs, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        self.data["stage_seconds"][key] = max(r["seconds"] for r in runs)
         self.save()
 
     # --- reading --------------------------------------------------------------------------------------

@@ -418,7 +418,8 @@ def format_results(res: dict) -> str:
                          f"{graph.get('bytes', 0) / 1e6:.1f} MB")
     times = res.get("stage_seconds") or {}
     if times:
-        lines += ["", "## Wall time per stage", "", "| stage | " + " | ".join(sorted(times, key=int)) + " | total |",
+        lines += ["", "## Wall time per stage", "", "Seconds of each stage's longest run (a rerun that skips finished work "
+                  "is shorter; every run is in `exp/systems.json`).", "", "| stage | " + " | ".join(sorted(times, key=int)) + " | total |",
                   "|---|" + "---|" * (len(times) + 1),
                   "| seconds | " + " | ".join(f"{times[k]:.0f}" for k in sorted(times, key=int))
                   + f" | {sum(times.values()):.0f} |"]
