@@ -102,6 +102,8 @@ class Manifest:
         skips finished work says nothing about what the stage costs (every run is in ``stage_runs``)."""
         key, secs = str(stage), round(float(seconds), 1)
         runs = self.data.setdefault("stage_runs", {}).setdefault(key, [])
+        if not runs and key in self.data["stage_seconds"]:   # recorded before stage_runs existed
+            runs.append({"seconds": self.data["stage_seconds"][key], "at": None})
         runs.append({"seconds": secs, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         self.data["stage_seconds"][key] = max(r["seconds"] for r in runs)
         self.save()
