@@ -19,7 +19,7 @@ import heapq
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse
@@ -206,7 +206,9 @@ def build_tree(stats: TreeStats, questions: Questions, roots: Sequence[Root],
                num_pdf_classes: Mapping[int, int], num_leaves: int, thresh: float = 300.0,
                min_count: float = 100.0, cluster_thresh: float = -1.0,
                return_info: bool = False, progress: bool = False):
-    """Build a triphone tree (N=3, P=1) from ``stats``.
+    """Build a triphone tree (N=3, P=1) from ``stats``, as Kaldi's build-tree: a stub tree of one leaf per root
+    (and pdf-class) (:func:`stub_tree`), greedy splitting by likelihood gain (:func:`split_leaves`), bottom-up
+    merging of each root's leaves (:func:`merge_leaves`), conversion to EventMaps (:func:`to_event_map`).
 
     Args:
       questions: phone and pdf-class questions (see :func:`make_questions`).
@@ -221,6 +223,34 @@ def build_tree(stats: TreeStats, questions: Questions, roots: Sequence[Root],
     Returns the Tree (and, if ``return_info``, a dict of build statistics).
     """
     t0 = time.time()
+    all_phones = check_tree_inputs(stats, roots, num_pdf_classes)
+    keys = stats.keys
+    max_phone = max(all_phones)
+    max_class = max(num_pdf_classes[p] for p in all_phones)
+    num_values = max(max_phone, max_class, int(keys[:, [0, 2]].max()) if len(keys) else 0) + 1
+    splitter = _Splitter(stats, questions, num_values, min_count)
+    top, stub_leaves = stub_tree(keys, roots, num_pdf_classes, max_phone)
+    if num_leaves < len(stub_leaves):
+        log.warning("num_leaves=%d is below the %d leaves of the stub tree", num_leaves, len(stub_leaves))
+    split = split_leaves(splitter, stub_leaves, [len(r.phones) > 1 for r in roots], num_leaves, thresh, progress)
+    t_split = time.time() - t0
+    if cluster_thresh < 0:
+        cluster_thresh = split["smallest_split"] if np.isfinite(split["smallest_split"]) else 0.0
+    num_pdfs, merge_loss = merge_leaves(splitter, stub_leaves, cluster_thresh)
+    tree = Tree(to_event_map(top))
+    info = {"num_leaves": split["num_leaves"], "num_pdfs": num_pdfs, "num_splits": split["num_splits"],
+            "split_gain": split["total_gain"], "smallest_split": float(split["smallest_split"]),
+            "cluster_thresh": float(cluster_thresh), "merge_loss": merge_loss,
+            "objf_per_frame": None, "seconds_split": t_split, "seconds": time.time() - t0}
+    if stats.num_frames > 0:
+        info["objf_per_frame"] = _tree_objf(tree, stats) / stats.num_frames
+    log.info("tree: %d leaves after %d splits (gain %.4g), %d pdfs after merging (loss %.4g), %.1fs",
+             split["num_leaves"], split["num_splits"], split["total_gain"], num_pdfs, merge_loss, info["seconds"])
+    return (tree, info) if return_info else tree
+
+
+def check_tree_inputs(stats: TreeStats, roots: Sequence[Root], num_pdf_classes: Mapping[int, int]) -> list[int]:
+    """The phones of ``roots`` (each in one root), checked against the statistics and the pdf-class counts."""
     keys = stats.keys
     all_phones = [p for r in roots for p in r.phones]
     if len(set(all_phones)) != len(all_phones):
@@ -237,16 +267,16 @@ def build_tree(stats: TreeStats, questions: Questions, roots: Sequence[Root],
             bad = keys[np.flatnonzero(keys[:, 3] >= npc)[0]]
             raise ValueError(f"statistics have pdf-class {bad[3]} for phone {bad[1]}, whose HMM has "
                              f"{num_pdf_classes[int(bad[1])]} pdf-classes")
-    max_phone = max(all_phones)
-    max_class = max(num_pdf_classes[p] for p in all_phones)
-    num_values = max(max_phone, max_class, int(keys[:, [0, 2]].max()) if len(keys) else 0) + 1
-    splitter = _Splitter(stats, questions, num_values, min_count)
+    return all_phones
 
-    # 1. stub tree
+
+def stub_tree(keys: np.ndarray, roots: Sequence[Root], num_pdf_classes: Mapping[int, int],
+              max_phone: int) -> tuple[_Node, list[_Node]]:
+    """The tree before splitting: a table on the centre phone, then per root one leaf (shared roots) or a table
+    on the pdf-class with one leaf per class. Returns the top node and the stub's leaves in order."""
     top = _Node(np.zeros(0, dtype=np.int64), -1, False)
     top.key, top.table = 1, [None] * (max_phone + 1)
     leaves: list[_Node] = []
-    root_maps: list[_Node] = []
     for ri, root in enumerate(roots):
         rows = np.flatnonzero(np.isin(keys[:, 1], root.phones))
         if root.shared and root.split:
@@ -260,16 +290,15 @@ def build_tree(stats: TreeStats, questions: Questions, roots: Sequence[Root],
                 leaf = _Node(rows[keys[rows, 3] == c], ri, root.split)
                 sub.table.append(leaf)
                 leaves.append(leaf)
-        root_maps.append(sub)
         for p in root.phones:
             top.table[p] = sub
-    num_stub = len(leaves)
-    stub_leaves = list(leaves)
-    if num_leaves < num_stub:
-        log.warning("num_leaves=%d is below the %d leaves of the stub tree", num_leaves, num_stub)
+    return top, leaves
 
-    # 2. greedy splitting
-    multi = [len(r.phones) > 1 for r in roots]
+
+def split_leaves(splitter: "_Splitter", leaves: list[_Node], multi: list[bool], num_leaves: int, thresh: float,
+                 progress: bool = False) -> dict[str, Any]:
+    """Greedy splitting: always the leaf whose best question gains most, while the gain is at least ``thresh``
+    and there are fewer than ``num_leaves`` leaves (ties by the order leaves were made)."""
     heap: list[tuple[float, int, _Node]] = []
     counter = itertools.count()
 
@@ -302,31 +331,34 @@ def build_tree(stats: TreeStats, questions: Questions, roots: Sequence[Root],
         consider(leaf.yes)
         consider(leaf.no)
     bar.close()
-    t_split = time.time() - t0
+    return {"num_leaves": num_cur, "smallest_split": smallest_split, "total_gain": total_gain,
+            "num_splits": num_splits}
 
-    # collect leaves per root, in depth-first order
-    def dfs_leaves(node: _Node) -> list[_Node]:
-        out, stack = [], [node]
-        while stack:
-            n = stack.pop()
-            if n is None:
-                continue
-            if n.key is None:
-                out.append(n)
-            elif n.table is not None:
-                stack.extend(reversed(n.table))
-            else:
-                stack.extend((n.no, n.yes))
-        return out
 
-    # 3. merging within roots
-    if cluster_thresh < 0:
-        cluster_thresh = smallest_split if np.isfinite(smallest_split) else 0.0
+def _dfs_leaves(node: _Node) -> list[_Node]:
+    """The leaves under ``node``, depth first (yes before no, table entries in order)."""
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if n is None:
+            continue
+        if n.key is None:
+            out.append(n)
+        elif n.table is not None:
+            stack.extend(reversed(n.table))
+        else:
+            stack.extend((n.no, n.yes))
+    return out
+
+
+def merge_leaves(splitter: "_Splitter", stub_leaves: list[_Node], cluster_thresh: float) -> tuple[int, float]:
+    """Bottom-up merging of the leaves under each stub leaf while the loss is below ``cluster_thresh`` (as
+    Kaldi's ClusterEventMapRestrictedByMap(tree, stub)); numbers the pdfs. Returns (pdfs, likelihood loss)."""
     next_pdf = 0
     merge_loss = 0.0
-    for stub_leaf in stub_leaves:  # as Kaldi's ClusterEventMapRestrictedByMap(tree, stub)
-        root_leaves = dfs_leaves(stub_leaf)
-        st = np.array([splitter.data[l.rows].sum(0) for l in root_leaves]).reshape(len(root_leaves), -1)
+    for stub_leaf in stub_leaves:
+        root_leaves = _dfs_leaves(stub_leaf)
+        st = np.array([splitter.data[leaf.rows].sum(0) for leaf in root_leaves]).reshape(len(root_leaves), -1)
         seen = np.flatnonzero(st[:, 0] > 0)
         assign = np.arange(len(root_leaves))
         if cluster_thresh > 0 and len(seen) > 1:
@@ -342,45 +374,31 @@ def build_tree(stats: TreeStats, questions: Questions, roots: Sequence[Root],
                 pdf_of_cluster[a] = next_pdf
                 next_pdf += 1
             leaf.pdf = pdf_of_cluster[a]
+    return next_pdf, merge_loss
 
-    # convert to EventMaps (children of each _Node converted once, shared sub-maps stay shared)
+
+def to_event_map(node: _Node) -> EventMap:
+    """The EventMap of the tree under ``node``: each node converted once (shared sub-maps stay shared), in an
+    iterative post-order (no recursion limit on deep trees)."""
     converted: dict[int, EventMap] = {}
-
-    def convert(node: _Node | None) -> EventMap | None:
-        if node is None:
-            return None
-        if id(node) in converted:
-            return converted[id(node)]
-        # iterative post-order to avoid recursion depth problems
-        stack = [(node, False)]
-        while stack:
-            n, done = stack.pop()
-            if id(n) in converted:
-                continue
-            children = [] if n.key is None else (list(n.table) if n.table is not None else [n.yes, n.no])
-            if not done:
-                stack.append((n, True))
-                stack.extend((c, False) for c in children if c is not None and id(c) not in converted)
-                continue
-            if n.key is None:
-                em: EventMap = ConstantEventMap(n.pdf)
-            elif n.table is not None:
-                em = TableEventMap(n.key, [None if c is None else converted[id(c)] for c in n.table])
-            else:
-                em = SplitEventMap(n.key, tuple(n.yes_set), converted[id(n.yes)], converted[id(n.no)])
-            converted[id(n)] = em
-        return converted[id(node)]
-
-    tree = Tree(convert(top))
-    info = {"num_leaves": num_cur, "num_pdfs": next_pdf, "num_splits": num_splits,
-            "split_gain": total_gain, "smallest_split": float(smallest_split),
-            "cluster_thresh": float(cluster_thresh), "merge_loss": merge_loss,
-            "objf_per_frame": None, "seconds_split": t_split, "seconds": time.time() - t0}
-    if stats.num_frames > 0:
-        info["objf_per_frame"] = _tree_objf(tree, stats) / stats.num_frames
-    log.info("tree: %d leaves after %d splits (gain %.4g), %d pdfs after merging (loss %.4g), %.1fs",
-             num_cur, num_splits, total_gain, next_pdf, merge_loss, info["seconds"])
-    return (tree, info) if return_info else tree
+    stack = [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        if id(n) in converted:
+            continue
+        children = [] if n.key is None else (list(n.table) if n.table is not None else [n.yes, n.no])
+        if not done:
+            stack.append((n, True))
+            stack.extend((c, False) for c in children if c is not None and id(c) not in converted)
+            continue
+        if n.key is None:
+            em: EventMap = ConstantEventMap(n.pdf)
+        elif n.table is not None:
+            em = TableEventMap(n.key, [None if c is None else converted[id(c)] for c in n.table])
+        else:
+            em = SplitEventMap(n.key, tuple(n.yes_set), converted[id(n.yes)], converted[id(n.no)])
+        converted[id(n)] = em
+    return converted[id(node)]
 
 
 def _tree_objf(tree: Tree, stats: TreeStats) -> float:
