@@ -142,3 +142,16 @@ def test_distill_cli(toy, tmp_path, capsys):
     assert rc == 0 and (tmp_path / "s" / "final.mdl").is_file()
     assert "dev frame acc" in capsys.readouterr().out
     assert (tmp_path / "cache" / "check.json").is_file()  # built by distill when absent, as its own step
+
+
+def test_student_with_another_context_window_is_refused(toy, tmp_path, capsys):
+    root, train, dev, teachers = toy
+    from asrdistill.cli import main
+
+    rc = main(["distill", "--teacher", str(teachers[0]), "-T", "2", "--feats", str(root / "ftr"), "--ali",
+               str(root / "atr"), "--dev-feats", str(root / "fdv"), "--dev-ali", str(root / "adv"), "--left", "9",
+               "--out", str(tmp_path / "s"), "--max-epochs", "1", "--threads", "1", "--device", "cpu",
+               "--no-tensorboard"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "input window (9 left" in err and "differs from the teacher's" in err
+    assert not (tmp_path / "s" / "final.mdl").exists()
