@@ -115,7 +115,7 @@ class GraphDecoder:
     def __init__(self, graph: str | os.PathLike, trans_model, options: DecodeOptions, am=None):
         import kaldi_hmm_gmm as khg
         self.vector = read_graph(graph)
-        self._graphs: dict[float, tuple] = {}  # word insertion penalty -> (ConstFst, decoder)
+        self._graphs: dict[float, object] = {}  # word insertion penalty -> ConstFst
         self.trans_model = trans_model
         self.am = am
         self.options = options
@@ -127,7 +127,9 @@ class GraphDecoder:
                                                      determinize_lattice=False)
 
     def decoder(self, word_ins_penalty: float | None = None):
-        """The decoder over HCLG with ``word_ins_penalty`` per word (one graph copy per penalty)."""
+        """A new decoder over HCLG with ``word_ins_penalty`` per word (one graph copy per penalty, kept). A decoder
+        is never reused across utterances: Kaldi's token lists keep their order from earlier utterances, so ties
+        at the max-active cutoff would depend on which utterances a worker happened to decode before."""
         import kaldi_hmm_gmm as khg
         import kaldifst
 
@@ -135,9 +137,8 @@ class GraphDecoder:
         pen = self.options.word_ins_penalty if word_ins_penalty is None else float(word_ins_penalty)
         if pen not in self._graphs:
             fst = self.vector if pen == 0.0 else add_word_insertion_penalty(self.vector, pen)
-            const = kaldifst.StdConstFst(fst)  # faster to search (as Kaldi's fstconvert --fst_type=const)
-            self._graphs[pen] = (const, khg.LatticeFasterDecoderStdConstFst(const, self.config))
-        return self._graphs[pen][1]
+            self._graphs[pen] = kaldifst.StdConstFst(fst)  # faster to search (as Kaldi's fstconvert --fst_type=const)
+        return khg.LatticeFasterDecoderStdConstFst(self._graphs[pen], self.config)
 
     def _run(self, utt: str, decodable, num_frames: int, keep_alignment: bool,
              word_ins_penalty: float | None = None) -> UttResult:
@@ -188,7 +189,6 @@ class LatticeDecoder:
         self.const = kaldifst.StdConstFst(read_graph(graph))
         self.config = kaldi_decoder.LatticeSimpleDecoderConfig(beam=options.beam, lattice_beam=options.lattice_beam,
                                                                determinize_lattice=False)
-        self.decoder = kaldi_decoder.LatticeSimpleDecoder(self.const, self.config)
         self.options = options
         self.tid2pdf = np.asarray(trans_model.transition_id_to_pdf_array(), dtype=np.int64)
         self.num_pdfs = int(trans_model.num_pdfs)
@@ -212,9 +212,10 @@ class LatticeDecoder:
             raise UserFacingError(f"utterance {utt}: log-likelihoods contain NaN or inf")
         t0 = time.perf_counter()
         decodable = kaldi_decoder.DecodableCtc(expand_to_transition_ids(loglikes, self.tid2pdf, acoustic_scale))
-        self.decoder.decode(decodable)
-        ok, lat = self.decoder.get_raw_lattice()
-        ok_best, best = self.decoder.get_best_path()
+        decoder = kaldi_decoder.LatticeSimpleDecoder(self.const, self.config)  # new per utterance, as above
+        decoder.decode(decodable)
+        ok, lat = decoder.get_raw_lattice()
+        ok_best, best = decoder.get_best_path()
         secs = time.perf_counter() - t0
         words, like = [], float("-inf")
         if ok and ok_best:
