@@ -179,3 +179,17 @@ def test_manifest_cli_get_and_check(tmp_path, capsys):
     assert main(["manifest", "check", str(exp)]) == 1
     assert "gmm_tri" in capsys.readouterr().out
     assert json.loads((exp / "systems.json").read_text())["systems"]["gmm_tri"]["kind"] == "gmm"
+
+
+def test_manifest_drop_decode(tmp_path):
+    from asrdistill.errors import UserFacingError
+    from asrdistill.experiment.manifest import Manifest
+
+    m = Manifest(tmp_path)
+    m.data["decodes"]["sys"] = {"dev": "a", "test": "b"}
+    m.drop_decode("sys", "dev")
+    assert Manifest(tmp_path).data["decodes"] == {"sys": {"test": "b"}}
+    m.drop_decode("sys", "test")
+    assert "sys" not in Manifest(tmp_path).data["decodes"]
+    with pytest.raises(UserFacingError):
+        m.drop_decode("sys", "dev")

@@ -40,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("decode_dir")
     d.set_defaults(func=run_add_decode)
 
+    dd = verbs.add_parser("drop-decode", help="forget the registered decode of SYSTEM on SPLIT")
+    dd.add_argument("exp")
+    dd.add_argument("system")
+    dd.add_argument("split")
+    dd.set_defaults(func=run_drop_decode)
+
     t = verbs.add_parser("time", help="record the wall time of a recipe stage")
     t.add_argument("exp")
     t.add_argument("stage")
@@ -87,6 +93,11 @@ def run_add_set(args: argparse.Namespace) -> int:
 
 def run_add_decode(args: argparse.Namespace) -> int:
     _manifest(args.exp).add_decode(args.system, args.split, args.decode_dir)
+    return 0
+
+
+def run_drop_decode(args: argparse.Namespace) -> int:
+    _manifest(args.exp).drop_decode(args.system, args.split)
     return 0
 
 

@@ -97,6 +97,16 @@ class Manifest:
         self.data["decodes"].setdefault(system, {})[split] = str(decode_dir)
         self.save()
 
+    def drop_decode(self, system: str, split: str) -> None:
+        """Forget the decode of ``system`` on ``split`` (e.g. one a newer recipe no longer makes)."""
+        decodes = self.data["decodes"].get(system, {})
+        if split not in decodes:
+            raise UserFacingError(f"{self.path}: no decode of {system!r} on {split!r} is registered")
+        del decodes[split]
+        if not decodes:
+            del self.data["decodes"][system]
+        self.save()
+
     def add_stage_time(self, stage: str, seconds: float) -> None:
         """Record one run of a recipe stage. ``stage_seconds`` keeps each stage's longest run: a rerun that only
         skips finished work says nothing about what the stage costs (every run is in ``stage_runs``)."""
