@@ -97,16 +97,11 @@ def expand_to_transition_ids(loglikes: np.ndarray, tid2pdf: np.ndarray, scale: f
 
 def read_graph(graph: str | os.PathLike):
     """The ``StdVectorFst`` of ``graph`` (``HCLG.fst`` or a graph dir holding one), checked non-empty."""
-    import kaldifst
+    from asrdistill.decode.graph import read_fst
     path = Path(graph)
     if path.is_dir():
         path = path / "HCLG.fst"
-    if not path.is_file():
-        raise UserFacingError(f"{path}: decoding graph not found (run `asrdistill make-graph`)")
-    vector = kaldifst.StdVectorFst.read(str(path))
-    if vector is None or vector.num_states == 0 or vector.start < 0:
-        raise UserFacingError(f"{path}: empty or unreadable graph")
-    return vector
+    return read_fst(path, "decoding graph", " (run `asrdistill make-graph`)")
 
 
 class GraphDecoder:

@@ -74,10 +74,11 @@ def read_int_list(path: Path) -> list[int]:
     return out
 
 
-def _read_fst(path: Path, what: str) -> "kaldifst.StdVectorFst":
+def read_fst(path: Path, what: str, hint: str = "") -> "kaldifst.StdVectorFst":
+    """The ``StdVectorFst`` at ``path``, checked present and non-empty; errors name it as ``what`` (+ ``hint``)."""
     import kaldifst
     if not path.is_file():
-        raise UserFacingError(f"{path}: {what} not found")
+        raise UserFacingError(f"{path}: {what} not found{hint}")
     fst = kaldifst.StdVectorFst.read(str(path))
     if fst is None or fst.num_states == 0 or fst.start < 0:
         raise UserFacingError(f"{path}: {what} is empty or unreadable")
@@ -166,8 +167,8 @@ def make_hclg(lang_dir: str | os.PathLike, ctx_dep: "kaldi_hmm_gmm.ContextDepend
 
     t0 = time.time()
     lang = Path(lang_dir)
-    L = _read_fst(lang / "L_disambig.fst", "lexicon FST with disambiguation symbols")
-    G_fst = _read_fst(Path(G), "G.fst") if not hasattr(G, "num_states") else G.copy()
+    L = read_fst(lang / "L_disambig.fst", "lexicon FST with disambiguation symbols")
+    G_fst = read_fst(Path(G), "G.fst") if not hasattr(G, "num_states") else G.copy()
     disambig_phones = read_int_list(lang / "phones" / "disambig.int")
     if not (lang / "words.txt").is_file():
         raise UserFacingError(f"{lang / 'words.txt'}: not found")

@@ -16,14 +16,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-# The command as typed, for RESULTS.md (from the repo root where the user ran it there).
-quoted=$(printf ' %q' "$@")
-made_by="$0$quoted"
-case "$PWD/" in
-  "$repo/") ;;
-  "$repo"/*) made_by="cd ${PWD#"$repo"/} && $made_by" ;;
-  *) made_by="cd $PWD && $made_by" ;;
-esac
+# The command as typed, for RESULTS.md (tools/made_by.sh).
+. "$repo/tools/made_by.sh"
+made_by=$(made_by "$0" "$@")
 
 abs_dir() { [ -d "$2" ] || { echo "$0: $1 $2: no such directory" >&2; exit 1; }; (cd "$2" && pwd); }
 abs_file() { [ -f "$2" ] || { echo "$0: $1 $2: no such file" >&2; exit 1; }; echo "$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; }

@@ -14,13 +14,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-quoted=$(printf ' %q' "$@")
-made_by="$0$quoted"
-case "$PWD/" in
-  "$repo/") ;;
-  "$repo"/*) made_by="cd ${PWD#"$repo"/} && $made_by" ;;
-  *) made_by="cd $PWD && $made_by" ;;
-esac
+# The command as typed, for RESULTS.md (tools/made_by.sh).
+. "$repo/tools/made_by.sh"
+made_by=$(made_by "$0" "$@")
 
 corpus= train= dev=dev-clean test=test-clean lexicon= speaker=chapter
 data=$here/data exp=$here/exp results=$here stage=0 stop_stage=100
