@@ -86,6 +86,19 @@ def test_default_speakers_split_16_6_6_gender_balanced_with_unheard_voices() -> 
             es.set_voice(s.voice)
 
 
+def test_held_out_voices_are_adult_and_the_rule_rejects_odd_ones() -> None:
+    from asrdistill.data.synth.corpus import FEMALE_VOICES, HELD_OUT_VOICES, MALE_VOICES, adult_voice
+    from asrdistill.lang.espeak import variant_formant_factors
+
+    for variants in (FEMALE_VOICES, MALE_VOICES):
+        assert all(adult_voice(v) for v in variants[-HELD_OUT_VOICES:])
+    # F2 at 150% (Alicia), F4 at 9% (steph), F1-F3 at 80% (ian): not adult; the base voice is
+    assert variant_formant_factors("Alicia")[2] == 150 and variant_formant_factors("steph")[4] == 9
+    assert not any(adult_voice(v) for v in ("Alicia", "steph", "ian", "shelby")) and adult_voice("m6")
+    with pytest.raises(ValueError, match="no voice variant"):
+        variant_formant_factors("no-such-voice")
+
+
 def test_more_speakers_than_variants_reuse_only_training_variants() -> None:
     speakers = make_speakers(SynthOptions(num_speakers=40))
     held = {s.voice for s in speakers if s.split != "train"}

@@ -178,3 +178,24 @@ class Espeak:
                 if phones:
                     words.append(phones)
         return words
+
+
+def variant_formant_factors(variant: str) -> dict[int, int]:
+    """Formant frequency factors (percent of the base voice's) of an espeak-ng voice variant, by formant
+    number, read from the bundled ``voices/!v/<variant>`` file (``formant N freq strength width``); a formant
+    the file does not set keeps the base voice's (100)."""
+    import os
+
+    import espeakng_loader
+
+    path = os.path.join(espeakng_loader.get_data_path(), "voices", "!v", variant)
+    try:
+        text = open(path, encoding="utf-8", errors="replace").read()
+    except OSError as err:
+        raise ValueError(f"espeak-ng has no voice variant {variant!r} ({err})") from None
+    factors = {n: 100 for n in range(9)}
+    for line in text.splitlines():
+        words = line.split("//")[0].split()
+        if len(words) >= 3 and words[0] == "formant" and words[1].isdigit():
+            factors[int(words[1])] = int(words[2])
+    return factors
