@@ -81,6 +81,10 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
         assert 0 <= row["test_wer"]["ci95"][0] <= row["test_wer"]["wer"] <= row["test_wer"]["ci95"][1]
     # One teacher pass serves both temperatures; its distance from the exact teacher is measured per T.
     assert set(res["distillation"]["cache_check"]["temperature"]) == {"1", "2"}
+    # Table 5's soft-target model is chosen on dev among the temperatures, like the distilled one.
+    soft = res["table5_soft_students"]
+    assert set(soft["students"]) == {"soft_subset_T1", "soft_subset_T2"} and soft["chosen_on_dev"] in soft["students"]
+    assert res["table5"][2]["system"].endswith("chosen on dev)")
     assert set(res["stage_seconds"]) >= {str(n) for n in range(12)}
     assert all(h["lr"] > 0 for h in res["systems"]["member0"]["history"])
     assert (tmp_path / "results" / "RESULTS.md").read_text().startswith("# Results")

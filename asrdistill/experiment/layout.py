@@ -15,7 +15,7 @@ here, so no other code spells a recipe path.
     exp/tri/graph/                 HCLG.fst                           exp/boundaries.{json,md}
     exp/dnn/ensemble/member<i>/    ensemble members; member 0 is the baseline
     exp/dnn/teacher_cache/         the ensemble's outputs on the training frames (one pass, every T)
-    exp/dnn/distill_T<T>/          students; exp/dnn/{hard,soft}_subset/  the Table 5 pair
+    exp/dnn/distill_T<T>/          students; exp/dnn/hard_subset/, soft_subset_T<T>/  the Table 5 pair
     exp/decode/<system>_<split>/   decode dirs                        exp/export/        the export
     exp/systems.json               the systems manifest (:mod:`.manifest`)
 """
@@ -101,8 +101,12 @@ class ExpLayout:
         return self.exp / "dnn" / f"distill_T{temperature_name(temperature)}"
 
     def subset_model(self, targets: str) -> Path:
-        """``hard`` or ``soft``: the Table 5 pair."""
+        """``hard`` or ``soft``: the Table 5 pair (the soft one: see :meth:`soft_subset`)."""
         return self.exp / "dnn" / f"{targets}_subset"
+
+    def soft_subset(self, temperature: float) -> Path:
+        """The Table 5 soft-target model at one temperature (the one chosen on dev is ``soft_subset``)."""
+        return self.exp / "dnn" / f"soft_subset_T{temperature_name(temperature)}"
 
     def decode(self, system: str, split: str) -> Path:
         return self.exp / "decode" / f"{system}_{split}"
@@ -128,12 +132,12 @@ class ExpLayout:
             lines += [f"data_{split}={q(str(self.data_dir(split)))}", f"feats_{split}={q(str(self.feats(split)))}",
                       f"mono_ali_{split}={q(str(self.ali('mono', split)))}",
                       f"tri_ali_{split}={q(str(self.ali('tri', split)))}"]
-        lines += [f"hard_subset={q(str(self.subset_model('hard')))}",
-                  f"soft_subset={q(str(self.subset_model('soft')))}"]
+        lines += [f"hard_subset={q(str(self.subset_model('hard')))}"]
         # families of paths: functions of their parameter (names formatted here, nowhere else)
         lines += [
             f"member_dir() {{ echo {q(str(self.ensemble))}/member$1; }}",
             f"student_dir() {{ echo {q(str(self.exp / 'dnn'))}/distill_T$(printf '%g' \"$1\"); }}",
+            f"soft_subset_dir() {{ echo {q(str(self.exp / 'dnn'))}/soft_subset_T$(printf '%g' \"$1\"); }}",
             f"decode_dir() {{ echo {q(str(self.exp / 'decode'))}/$1_$2; }}",
         ]
         return "\n".join(lines) + "\n"

@@ -161,7 +161,8 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
     for name in others:
         counts[name] = _frame_counts(ctx, load_model(manifest.model_path(name), dev))
     chosen = manifest.system("distilled") if manifest.has("distilled") else None
-    aliases = {"baseline": members[0] if members else None, "distilled": chosen["resolved"] if chosen else None}
+    aliases = {"baseline": members[0] if members else None, "distilled": chosen["resolved"] if chosen else None,
+               "soft_subset": manifest.system("soft_subset")["resolved"] if manifest.has("soft_subset") else None}
 
     systems: dict[str, dict] = {}
     for name, c in counts.items():
@@ -169,7 +170,7 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
         if manifest.has(name):
             systems[name]["history"] = _history(manifest.model_path(name).parent)
             systems[name]["options"] = manifest.get(name, "options")
-    for name in ["gmm_tri"] + list(counts) + ["baseline", "distilled"]:
+    for name in ["gmm_tri"] + list(counts) + ["baseline", "distilled", "soft_subset"]:
         if manifest.has(name):
             w = _wer(ctx, name)
             if any(w.values()):
@@ -218,6 +219,13 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
         "temperature": manifest.get("distilled", "options.temperature") if chosen else None,
         "cache_check": _json(Path(manifest.system("teacher_cache")["dir"]) / "check.json")
         if manifest.has("teacher_cache") else None}
+    soft_students = [n for n in manifest.names("student") if n.startswith("soft_subset_T")]
+    if soft_students:
+        res["table5_soft_students"] = {
+            "students": {n: {s: frame(n, s) for s in SPLITS} for n in soft_students},
+            "chosen_on_dev": aliases["soft_subset"],
+            "temperature": manifest.get("soft_subset", "options.temperature") if manifest.has("soft_subset")
+            else None}
 
     # Table 1 and Table 5 rows.
     n = len(members)
@@ -232,9 +240,11 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
                       **{f"{s}_wer": _public(wer(name, s)) for s in SPLITS}} for label, name in rows]
     train_full = load_frame_dataset(paths["train"]["feats"], paths["train"]["ali"], num_pdfs)
     table5 = []
+    soft_t = (res.get("table5_soft_students") or {}).get("temperature")
+    soft_label = "Soft targets from the full-data ensemble, subset" + (
+        f" (T={soft_t:g}, chosen on dev)" if soft_t is not None else "")
     for label, name in [("Baseline, 100% of the training data (member 0)", "baseline"),
-                        ("Hard targets, subset", "hard_subset"), ("Soft targets from the full-data ensemble, subset",
-                                                                  "soft_subset")]:
+                        ("Hard targets, subset", "hard_subset"), (soft_label, "soft_subset")]:
         real = aliases.get(name) or name
         if not real or not manifest.has(real):
             continue
@@ -261,7 +271,8 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
                  "Ensemble members: dev frame accuracy")
     _plot_curves({m: systems[m]["history"] for m in students}, out / "curves_distill.png",
                  "Distilled students: dev frame accuracy")
-    _plot_curves({m: systems[m]["history"] for m in ("hard_subset", "soft_subset") if m in systems},
+    _plot_curves({m: systems[m]["history"] for m in ("hard_subset", aliases["soft_subset"] or "soft_subset")
+                  if m in systems},
                  out / "curves_subset.png", "Table 5 pair: train (running) and dev frame accuracy",
                  keys=("train_acc", "dev_acc"))
     for e in res["systems"].values():  # per-utterance errors stay out of results.json
@@ -395,6 +406,13 @@ def format_results(res: dict) -> str:
         if share:
             lines += ["", f"Soft targets on the subset reach {_pct(share['dev'])}% (dev) and {_pct(share['test'])}% "
                           "(test) of the full-data baseline's frame accuracy (paper: 97%)."]
+        soft = res.get("table5_soft_students")
+        if soft:
+            lines += ["", "Soft-target models on the subset, every temperature (the one chosen on dev is in the table "
+                          "above):", "", "| model | dev frame acc % | test frame acc % |", "|---|---|---|"]
+            for name, a in soft["students"].items():
+                mark = " (chosen)" if name == soft.get("chosen_on_dev") else ""
+                lines.append(f"| {name}{mark} | {_pct(a['dev'])} | {_pct(a['test'])} |")
     per_spk = [(n, e["wer"]["test"]["per_speaker"]) for n, e in res.get("systems", {}).items()
                if e.get("wer") and e["wer"].get("test")]
     if per_spk:

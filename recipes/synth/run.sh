@@ -45,6 +45,7 @@ hard_weight=0.5    # weight of the hard-target term relative to the soft term (p
 cache_encoding=u8-sqrt  # teacher cache: every member's logits, u8-sqrt (1 byte per pdf) or f16; one ensemble pass
 subset=0.03        # paper Table 5: fraction of the training data
 subset_epochs=40   # maximum epochs of the Table-5 pair (hard and soft targets: same budget, same stopping rule)
+subset_batch=64    # minibatch of the Table-5 pair (3% of the demo's frames is ~70 minibatches of 256 an epoch)
 parallel=2         # DNNs trained at a time (members, students, the Table-5 pair)
 device=auto        # DNN device: auto = cuda when present, else cpu
 threads=2          # CPU threads of the DNN stages, shared by the $parallel jobs
@@ -243,17 +244,25 @@ fi
 
 if run_stage 9; then
   stage_begin
-  T=$(asrdistill manifest get $exp distilled options.temperature)
-  log "Stage 9: paper Table 5: $subset of the training data, hard targets vs soft targets (T=$T, priors from the" \
-    "full-data alignments), both newbob on dev $dev_criterion with at most $subset_epochs epochs"
+  log "Stage 9: paper Table 5: $subset of the training data, hard targets vs soft targets (T in {$temperatures}," \
+    "the best on dev is kept; priors from the full-data alignments), all newbob on dev $dev_criterion with at" \
+    "most $subset_epochs epochs, minibatch $subset_batch"
   queue_job $exp/log/hard_subset.log asrdistill train-dnn $dnn_data $dnn_train --subset $subset \
-    --max-epochs $subset_epochs --threads $job_threads --out $hard_subset
-  queue_job $exp/log/soft_subset.log asrdistill distill --teacher $ensemble --temperature $T --soft-weight 1 \
-    --hard-weight 0 --teacher-mode cache --cache-dir $teacher_cache --priors counts --priors-ali $tri_ali_train \
-    $dnn_data $dnn_train --subset $subset --max-epochs $subset_epochs --threads $job_threads --out $soft_subset
+    --batch-size $subset_batch --max-epochs $subset_epochs --threads $job_threads --out $hard_subset
+  names=()
+  for T in $temperatures; do
+    queue_job $exp/log/soft_subset_T$T.log asrdistill distill --teacher $ensemble --temperature $T --soft-weight 1 \
+      --hard-weight 0 --teacher-mode cache --cache-dir $teacher_cache --priors counts --priors-ali $tri_ali_train \
+      $dnn_data $dnn_train --subset $subset --batch-size $subset_batch --max-epochs $subset_epochs \
+      --threads $job_threads --out $(soft_subset_dir $T)
+    names+=(soft_subset_T$T)
+  done
   wait_jobs
   asrdistill manifest add $exp hard_subset $hard_subset/final.mdl --kind dnn
-  asrdistill manifest add $exp soft_subset $soft_subset/final.mdl --kind student
+  for T in $temperatures; do
+    asrdistill manifest add $exp soft_subset_T$T $(soft_subset_dir $T)/final.mdl --kind student
+  done
+  asrdistill choose-best --exp $exp --as soft_subset "${names[@]}"
   stage_end 9
 fi
 
