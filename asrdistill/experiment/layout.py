@@ -101,12 +101,9 @@ class ExpLayout:
         return self.exp / "dnn" / f"distill_T{temperature_name(temperature)}"
 
     def subset_model(self, targets: str) -> Path:
-        """``hard`` or ``soft``: the Table 5 pair (the soft one: see :meth:`soft_subset`)."""
+        """``hard``: the Table 5 hard-target model (the soft ones, one per temperature, are the shell's
+        ``soft_subset_dir T``; the one chosen on dev is the manifest's ``soft_subset``)."""
         return self.exp / "dnn" / f"{targets}_subset"
-
-    def soft_subset(self, temperature: float) -> Path:
-        """The Table 5 soft-target model at one temperature (the one chosen on dev is ``soft_subset``)."""
-        return self.exp / "dnn" / f"soft_subset_T{temperature_name(temperature)}"
 
     def decode(self, system: str, split: str) -> Path:
         return self.exp / "decode" / f"{system}_{split}"

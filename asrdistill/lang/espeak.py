@@ -184,13 +184,13 @@ def variant_formant_factors(variant: str) -> dict[int, int]:
     """Formant frequency factors (percent of the base voice's) of an espeak-ng voice variant, by formant
     number, read from the bundled ``voices/!v/<variant>`` file (``formant N freq strength width``); a formant
     the file does not set keeps the base voice's (100)."""
-    import os
+    from pathlib import Path
 
     import espeakng_loader
 
-    path = os.path.join(espeakng_loader.get_data_path(), "voices", "!v", variant)
+    path = Path(espeakng_loader.get_data_path()) / "voices" / "!v" / variant
     try:
-        text = open(path, encoding="utf-8", errors="replace").read()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as err:
         raise ValueError(f"espeak-ng has no voice variant {variant!r} ({err})") from None
     factors = {n: 100 for n in range(9)}
