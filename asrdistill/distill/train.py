@@ -156,8 +156,9 @@ def train_student(teacher_models: Sequence[str | os.PathLike], train_data: Frame
         if not (cache / "cache.json").is_file():
             build_teacher_cache(ensemble, train_data.to(device), cache, files, batch_size=config.eval_batch_size,
                                 progress=config.progress)
+        fixed_t = distill.temperature if distill.loss == "soft" and distill.soft_weight else None
         teacher: OnTheFlyTeacher | CachedTeacher = CachedTeacher(cache, train_data, files, distill.combine,
-                                                                 data_fingerprints)
+                                                                 data_fingerprints, temperature=fixed_t)
         del ensemble
     else:
         teacher = OnTheFlyTeacher(ensemble, distill.combine)
