@@ -52,7 +52,7 @@ def test_bad_option_fails_loudly(tmp_path: Path) -> None:
 
 def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
     """Every stage of the recipe, at toy sizes: the plumbing from corpus to export, not the numbers."""
-    proc = run_recipe(tmp_path, "--stage", "0", "--stop-stage", "13", "--hours", "0.05",
+    proc = run_recipe(tmp_path, "--stage", "0", "--stop-stage", "13", "--hours", "0.05", "--preset", "tiny",
                       "--mono-subset", "0", "--mono-gauss", "150", "--mono-iters", "8", "--tri-leaves", "60",
                       "--tri-gauss", "300", "--gmm-iters", "6", "--members", "2", "--epochs", "1",
                       "--temperatures", "1 2", "--subset", "0.3", "--subset-epochs", "2", "--threads", "1",
