@@ -10,8 +10,8 @@ import torch
 
 from asrdistill.errors import UserFacingError
 from asrdistill.nnet.data import load_frame_dataset
-from asrdistill.nnet.ensemble import combine_log_probs, load_ensemble
-from asrdistill.nnet.evaluate import evaluate_frames, score_frames
+from asrdistill.nnet.ensemble import Ensemble, combine_log_probs, load_ensemble
+from asrdistill.nnet.evaluate import ensemble_scores_per_utt, evaluate_frames, frame_scores_per_utt, score_frames
 from asrdistill.nnet.model import DnnConfig, build_model, load_model, log_prior_from_counts, save_model
 from toy_frames import write_toy_dirs
 from asrdistill.nnet.train import Newbob, train_model
@@ -275,6 +275,20 @@ def test_ensemble_report_and_load(toy, tmp_path):
                           atol=1e-6)
     assert torch.allclose(ens.log_likelihoods(x), ens.log_probs(x) - ens.members[0].log_prior)
     assert evaluate_frames(ens, dev)["frame_acc"] == pytest.approx(report["arithmetic"]["frame_acc"])
+
+
+def test_ensemble_scores_per_utt_equal_separate_scoring(toy):
+    """make-results scores members and both combinations from one pass: the counts must be the separate calls'."""
+    _, _, dev = toy
+    members = [build_model(SMALL, seed=s) for s in (3, 4, 5)]
+    joint = ensemble_scores_per_utt(Ensemble(members), dev, batch_size=97)  # batches that split utterances
+    assert set(joint) == {0, 1, 2, "arithmetic", "geometric"}
+    for i, m in enumerate(members):
+        assert joint[i] == frame_scores_per_utt(m, dev)
+    for method in ("arithmetic", "geometric"):
+        assert joint[method] == frame_scores_per_utt(Ensemble(members, combine=method), dev)
+    assert len({tuple(joint[k].values()) for k in joint}) > 1  # the members and combinations do differ
+    assert sum(n for _, n in joint[0].values()) == len(dev)
 
 
 def test_score_frames_cli(toy, tmp_path, capsys):

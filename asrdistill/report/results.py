@@ -124,6 +124,7 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
     from asrdistill.nnet.data import load_frame_dataset, read_num_pdfs
     from asrdistill.nnet.device import resolve_device
     from asrdistill.nnet.ensemble import Ensemble
+    from asrdistill.nnet.evaluate import ensemble_scores_per_utt
     from asrdistill.nnet.model import load_model
     from asrdistill.report.significance import read_utt2spk
 
@@ -153,10 +154,12 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
     # Frame accuracy of every network, per utterance (kept for the paired comparisons).
     members = sorted((n for n in manifest.names("dnn") if n.startswith("member")), key=lambda n: int(n[6:]))
     member_models = [load_model(manifest.model_path(m), dev) for m in members]
-    counts: dict[str, dict] = {m: _frame_counts(ctx, mod) for m, mod in zip(members, member_models)}
+    # One forward pass of each member serves the member alone and both combinations.
+    per_split = {s: ensemble_scores_per_utt(Ensemble(member_models), ctx.sets[s]) for s in SPLITS}
+    counts: dict[str, dict] = {m: {s: per_split[s][i] for s in SPLITS} for i, m in enumerate(members)}
     counts["members_mean"] = {s: _mean_counts([counts[m][s] for m in members]) for s in SPLITS}
-    counts["ensemble"] = _frame_counts(ctx, Ensemble(member_models))
-    counts["ensemble_geometric"] = _frame_counts(ctx, Ensemble(member_models, combine="geometric"))
+    counts["ensemble"] = {s: per_split[s]["arithmetic"] for s in SPLITS}
+    counts["ensemble_geometric"] = {s: per_split[s]["geometric"] for s in SPLITS}
     others = [n for n in manifest.names("student") + manifest.names("dnn") if n not in members]
     for name in others:
         counts[name] = _frame_counts(ctx, load_model(manifest.model_path(name), dev))
