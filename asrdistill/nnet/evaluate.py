@@ -69,65 +69,60 @@ def evaluate_frames(scorer, data: FrameDataset, batch_size: int = 4096,
     return scores_from_sums(frame_score_sums(scorer, data, batch_size, log_probs_fn))
 
 
-def _counts_per_utt(hits: Tensor, data: FrameDataset) -> dict[str, tuple[int, int]]:
-    """``{utt: (correct_frames, frames)}`` from a boolean per-frame hit vector over ``data``'s rows."""
+@torch.no_grad()
+def _hits_per_utt(scorer, data: FrameDataset, batch_size: int, keys: Sequence[Any],
+                  outputs: Callable[[Tensor], dict[Any, Tensor]]) -> dict[Any, dict[str, tuple[int, int]]]:
+    """Per-utterance ``(correct_frames, frames)`` of each of ``keys``: ``outputs(x)`` maps a batch of spliced
+    input to one ``log p`` [B, C] per key (computed under the device's autocast, argmax as
+    :func:`evaluate_frames`). ``scorer`` gives the input context and is put in eval mode meanwhile."""
     import numpy as np
 
+    was_training = getattr(scorer, "training", False)
+    if hasattr(scorer, "eval"):
+        scorer.eval()
+    splicer = data.splicer(scorer.config.left, scorer.config.right)
+    device = data.device
+    n = len(data)
+    hits = {k: torch.zeros(n, dtype=torch.bool, device=device) for k in keys}
+    for start in range(0, n, batch_size):
+        rows = torch.arange(start, min(n, start + batch_size), device=device)
+        with autocast_context(device):
+            lps = outputs(splicer(data.frames, rows))
+        for k in keys:
+            hits[k][rows] = lps[k].float().argmax(dim=-1) == data.targets[rows]
+    if was_training:
+        scorer.train()
     offsets = data.offsets.cpu().numpy().astype(np.int64)
-    cum = np.concatenate([[0], np.cumsum(hits.cpu().numpy(), dtype=np.int64)])
-    correct = cum[offsets[1:]] - cum[offsets[:-1]]
-    return {u: (int(c), int(e - s)) for u, c, s, e in zip(data.utts, correct, offsets[:-1], offsets[1:])}
+    per_utt = {}
+    for k, h in hits.items():
+        cum = np.concatenate([[0], np.cumsum(h.cpu().numpy(), dtype=np.int64)])
+        correct = cum[offsets[1:]] - cum[offsets[:-1]]
+        per_utt[k] = {u: (int(c), int(e - s)) for u, c, s, e in zip(data.utts, correct, offsets[:-1], offsets[1:])}
+    return per_utt
 
 
-@torch.no_grad()
 def frame_scores_per_utt(scorer, data: FrameDataset, batch_size: int = 4096,
                          log_probs_fn: Callable[[Tensor], Tensor] | None = None) -> dict[str, tuple[int, int]]:
     """``{utt: (correct_frames, frames)}`` of ``scorer`` on ``data``: the per-utterance counts behind
     :func:`evaluate_frames`'s frame accuracy (same argmax rule), for significance tests that resample
     utterances and speakers (:mod:`asrdistill.report.significance`)."""
-    was_training = getattr(scorer, "training", False)
-    if hasattr(scorer, "eval"):
-        scorer.eval()
     fn = log_probs_fn or scorer.log_probs
-    splicer = data.splicer(scorer.config.left, scorer.config.right)
-    device = data.device
-    n = len(data)
-    hits = torch.zeros(n, dtype=torch.bool, device=device)
-    for start in range(0, n, batch_size):
-        rows = torch.arange(start, min(n, start + batch_size), device=device)
-        with autocast_context(device):
-            lp = fn(splicer(data.frames, rows))
-        hits[rows] = lp.float().argmax(dim=-1) == data.targets[rows]
-    if was_training:
-        scorer.train()
-    return _counts_per_utt(hits, data)
+    return _hits_per_utt(scorer, data, batch_size, [0], lambda x: {0: fn(x)})[0]
 
 
-@torch.no_grad()
 def ensemble_scores_per_utt(ensemble: Ensemble, data: FrameDataset,
                             batch_size: int = 4096) -> dict[int | str, dict[str, tuple[int, int]]]:
     """:func:`frame_scores_per_utt` of every member (keys 0..M-1) and of the ensemble under each combination
     (keys ``"arithmetic"``, ``"geometric"``), from one forward pass of each member per batch instead of one
     per member and one more per combination. The counts equal the separate calls' (same operations)."""
-    was_training = ensemble.training
-    ensemble.eval()
-    splicer = data.splicer(ensemble.config.left, ensemble.config.right)
-    device = data.device
-    n = len(data)
-    keys: list[int | str] = list(range(len(ensemble.members))) + list(COMBINE_METHODS)
-    hits = {k: torch.zeros(n, dtype=torch.bool, device=device) for k in keys}
-    for start in range(0, n, batch_size):
-        rows = torch.arange(start, min(n, start + batch_size), device=device)
-        targets = data.targets[rows]
-        with autocast_context(device):
-            z = ensemble.member_logits(splicer(data.frames, rows))
-            for i in range(z.shape[0]):
-                hits[i][rows] = torch.log_softmax(z[i].float(), dim=-1).argmax(dim=-1) == targets
-            for method in COMBINE_METHODS:
-                hits[method][rows] = combine_log_probs(z, method).float().argmax(dim=-1) == targets
-    if was_training:
-        ensemble.train()
-    return {k: _counts_per_utt(h, data) for k, h in hits.items()}
+    def outputs(x: Tensor) -> dict[int | str, Tensor]:
+        z = ensemble.member_logits(x)
+        lps: dict[int | str, Tensor] = {i: torch.log_softmax(z[i].float(), dim=-1) for i in range(z.shape[0])}
+        lps.update({method: combine_log_probs(z, method) for method in COMBINE_METHODS})
+        return lps
+
+    keys = list(range(len(ensemble.members))) + list(COMBINE_METHODS)
+    return _hits_per_utt(ensemble, data, batch_size, keys, outputs)
 
 
 def score_frames(model_paths: str | os.PathLike | Sequence[str | os.PathLike], feat_dir: str | os.PathLike,
