@@ -55,9 +55,9 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
     proc = run_recipe(tmp_path, "--stage", "0", "--stop-stage", "13", "--hours", "0.05", "--preset", "tiny",
                       "--mono-subset", "0", "--mono-gauss", "150", "--mono-iters", "8", "--tri-leaves", "60",
                       "--tri-gauss", "300", "--gmm-iters", "6", "--members", "2", "--epochs", "1",
-                      "--temperatures", "1 2", "--subset", "0.3", "--subset-epochs", "2", "--threads", "1",
-                      "--lmwts", "9-11", "--word-ins-penalties", "0,0.5", "--sweep-beam", "8", "--beam", "8",
-                      "--max-active", "500",
+                      "--temperatures", "1 2", "--subset-temperatures", "2 5", "--subset", "0.3",
+                      "--subset-epochs", "2", "--threads", "1", "--lmwts", "9-11", "--word-ins-penalties", "0,0.5",
+                      "--sweep-beam", "8", "--beam", "8", "--max-active", "500",
                       "--results", str(tmp_path / "results"))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     res = json.loads((tmp_path / "results" / "results.json").read_text())
@@ -79,11 +79,11 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
         assert c["ci95"][0] <= c["diff"] <= c["ci95"][1] and c["excludes_zero"] == (c["ci95"][0] * c["ci95"][1] > 0)
     for row in decoded:
         assert 0 <= row["test_wer"]["ci95"][0] <= row["test_wer"]["wer"] <= row["test_wer"]["ci95"][1]
-    # One teacher pass serves both temperatures; its distance from the exact teacher is measured per T.
-    assert set(res["distillation"]["cache_check"]["temperature"]) == {"1", "2"}
+    # One teacher pass serves both sweeps; its distance from the exact teacher is measured at each of their T.
+    assert set(res["distillation"]["cache_check"]["temperature"]) == {"1", "2", "5"}
     # Table 5's soft-target model is chosen on dev among the temperatures, like the distilled one.
     soft = res["table5_soft_students"]
-    assert set(soft["students"]) == {"soft_subset_T1", "soft_subset_T2"} and soft["chosen_on_dev"] in soft["students"]
+    assert set(soft["students"]) == {"soft_subset_T2", "soft_subset_T5"} and soft["chosen_on_dev"] in soft["students"]
     assert res["table5"][2]["system"].endswith("chosen on dev)")
     assert set(res["stage_seconds"]) >= {str(n) for n in range(12)}
     assert all(h["lr"] > 0 for h in res["systems"]["member0"]["history"])

@@ -40,12 +40,17 @@ preset=small       # DNN size: tiny 2x128, small 3x256, medium 4x512, paper 8x25
 members=4          # ensemble size (paper: 10); member 0 is the baseline, the members' mean the reference
 epochs=15          # maximum epochs of the full-data DNNs; newbob halves the lr and stops once dev stops improving
 dev_criterion=error  # what newbob compares on dev: error (frame error rate) or ce (cross-entropy, Kaldi nnet1)
-temperatures="1 2 5 10"  # distillation temperatures (paper: 1, 2, 5, 10); the best on dev is kept
+temperatures="2 5"  # full-data students' temperatures, the best on dev is kept (paper: 1, 2, 5, 10; on both
+                         # seeds' dev sets T=1 and T=10 came last, README "Measured")
 hard_weight=0.5    # weight of the hard-target term relative to the soft term (paper: 0.5)
+student_optimizer=adam  # optimizer of the soft-target models (students, soft 3%); the hard-target ones use sgd
+student_lr=0.001   # its initial learning rate (newbob halves it as the members'); both chosen on dev, README
 cache_encoding=u8-sqrt  # teacher cache: every member's logits, u8-sqrt (1 byte per pdf) or f16; one ensemble pass
 subset=0.03        # paper Table 5: fraction of the training data
+subset_temperatures="5 10"  # the soft-3% model's temperatures, the best on dev is kept (T=1 and 2 came last)
 subset_epochs=40   # maximum epochs of the Table-5 pair (hard and soft targets: same budget, same stopping rule)
 subset_batch=64    # minibatch of the Table-5 pair (3% of the demo's frames is ~50 minibatches of 256 an epoch)
+subset_start_halving_impr=0.002  # the pair's newbob halves once dev improves by less than this (members: 0.01)
 parallel=2         # DNNs trained at a time (members, students, the Table-5 pair)
 device=auto        # DNN device: auto = cuda when present, else cpu
 threads=2          # CPU threads of the DNN stages, shared by the $parallel jobs
@@ -185,6 +190,9 @@ fi
 
 dnn_data="--feats $feats_train --ali $tri_ali_train --dev-feats $feats_dev --dev-ali $tri_ali_dev"
 dnn_train="--preset $preset --dev-criterion $dev_criterion --device $device"
+soft_train="--optimizer $student_optimizer --lr $student_lr"
+# every temperature of both sweeps, sorted: the teacher cache is checked against the exact teacher at each
+check_temperatures=$(printf '%s\n' $temperatures $subset_temperatures | sort -gu | paste -sd,)
 
 # Background jobs, $parallel at a time: queue_job LOG COMMAND... ; wait_jobs. A failed job stops the recipe
 # (the others are killed; their dirs resume on the next run) and its log's tail is shown.
@@ -223,14 +231,14 @@ fi
 if run_stage 8; then
   stage_begin
   log "Stage 8: one pass of the ensemble over the training frames ($cache_encoding teacher cache), then students" \
-    "at T in {$temperatures} ($parallel at a time, logs in $exp/log); the best T on dev is kept"
+    "at T in {$temperatures} ($student_optimizer, $parallel at a time, logs in $exp/log); the best T on dev is kept"
   asrdistill build-teacher-cache --teacher $ensemble --feats $feats_train --ali $tri_ali_train --out $teacher_cache \
-    --encoding $cache_encoding --check-temperatures ${temperatures// /,} --threads $threads --device $device
+    --encoding $cache_encoding --check-temperatures $check_temperatures --threads $threads --device $device
   asrdistill manifest add $exp teacher_cache $teacher_cache --kind cache
   names=()
   for T in $temperatures; do
     queue_job $exp/log/distill_T$T.log asrdistill distill --teacher $ensemble --temperature $T \
-      --hard-weight $hard_weight --teacher-mode cache --cache-dir $teacher_cache $dnn_data $dnn_train \
+      --hard-weight $hard_weight --teacher-mode cache --cache-dir $teacher_cache $dnn_data $dnn_train $soft_train \
       --max-epochs $epochs --threads $job_threads --out $(student_dir $T)
     names+=(student_T$T)
   done
@@ -244,22 +252,23 @@ fi
 
 if run_stage 9; then
   stage_begin
-  log "Stage 9: paper Table 5: $subset of the training data, hard targets vs soft targets (T in {$temperatures}," \
-    "the best on dev is kept; priors from the full-data alignments), all newbob on dev $dev_criterion with at" \
-    "most $subset_epochs epochs, minibatch $subset_batch"
+  log "Stage 9: paper Table 5: $subset of the training data, hard targets vs soft targets (T in {$subset_temperatures}," \
+    "the best on dev is kept; priors from the full-data alignments; $student_optimizer), all newbob on dev" \
+    "$dev_criterion (halving below $subset_start_halving_impr) with at most $subset_epochs epochs, minibatch $subset_batch"
   queue_job $exp/log/hard_subset.log asrdistill train-dnn $dnn_data $dnn_train --subset $subset \
-    --batch-size $subset_batch --max-epochs $subset_epochs --threads $job_threads --out $hard_subset
+    --batch-size $subset_batch --max-epochs $subset_epochs \
+    --start-halving-impr $subset_start_halving_impr --threads $job_threads --out $hard_subset
   names=()
-  for T in $temperatures; do
+  for T in $subset_temperatures; do
     queue_job $exp/log/soft_subset_T$T.log asrdistill distill --teacher $ensemble --temperature $T --soft-weight 1 \
       --hard-weight 0 --teacher-mode cache --cache-dir $teacher_cache --priors counts --priors-ali $tri_ali_train \
-      $dnn_data $dnn_train --subset $subset --batch-size $subset_batch --max-epochs $subset_epochs \
-      --threads $job_threads --out $(soft_subset_dir $T)
+      $dnn_data $dnn_train $soft_train --subset $subset --batch-size $subset_batch --max-epochs $subset_epochs \
+      --start-halving-impr $subset_start_halving_impr --threads $job_threads --out $(soft_subset_dir $T)
     names+=(soft_subset_T$T)
   done
   wait_jobs
   asrdistill manifest add $exp hard_subset $hard_subset/final.mdl --kind dnn
-  for T in $temperatures; do
+  for T in $subset_temperatures; do
     asrdistill manifest add $exp soft_subset_T$T $(soft_subset_dir $T)/final.mdl --kind student
   done
   asrdistill choose-best --exp $exp --as soft_subset "${names[@]}"
