@@ -13,10 +13,11 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 echo "tools/install.sh: setting up $venv (about 2 minutes, 1.3 GB)" >&2
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check -r tools/requirements.txt
+# --no-compile: no .pyc for the ~10,000 files installed (Python compiles what it imports, once, on first use)
+"$venv/bin/pip" install -q --disable-pip-version-check --no-compile -r tools/requirements.txt
 # torchaudio 2.11.0 on the index is a CUDA build; only its pure-torch Kaldi compliance module is used here
 # (STACK.md trap 1). --no-deps keeps it from pulling another torch.
-"$venv/bin/pip" install -q --disable-pip-version-check --no-deps torchaudio==2.11.0
+"$venv/bin/pip" install -q --disable-pip-version-check --no-compile --no-deps torchaudio==2.11.0
 "$venv/bin/python" tools/fix_torchaudio.py
 "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"

@@ -282,11 +282,16 @@ def decode_job(job: tuple[str, str, np.ndarray, Sequence[Setting], bool], spec: 
     return _decode_settings(_worker_decoder(spec), job)
 
 
-def lattice_job(job: tuple[str, str, np.ndarray, float], spec: DecoderSpec):
+def lattice_job(job: tuple[str, str, np.ndarray, float, tuple | None], spec: DecoderSpec):
     """One utterance's raw lattice at the job's acoustic scale, by this worker's :class:`LatticeDecoder`:
-    ``(UttResult of the decoder's own best path, LatticeArrays)``."""
-    utt, kind, data, scale = job
-    return _worker_decoder(spec).lattice(utt, data, scale, kind)
+    ``(UttResult of the decoder's own best path, LatticeArrays, words)``. With a grid ``(factors, penalties)``
+    in the job, ``words`` holds the lattice's best path's words at each of its points (rescored here, in the
+    worker, while the other workers decode), else None."""
+    from asrdistill.decode.lattice import best_paths
+    utt, kind, data, scale, grid = job
+    res, la = _worker_decoder(spec).lattice(utt, data, scale, kind)
+    words = None if grid is None else [p.words for p in best_paths(la, *grid)]
+    return res, la, words
 
 
 def _executor(nj: int, scheduler):
@@ -516,9 +521,12 @@ class SweepResult:
 
 def decode_lattices(graph: str | os.PathLike, trans_model, source: LoglikeSource, utts: Sequence[str],
                     acoustic_scale: float, options: DecodeOptions | None = None, am=None, nj: int = 1,
-                    progress: bool = True, scheduler=None) -> tuple[dict[str, UttResult], dict, float]:
+                    progress: bool = True, scheduler=None, grid: tuple[Sequence[float], Sequence[float]] | None = None
+                    ) -> tuple[dict[str, UttResult], dict, float] | tuple[dict[str, UttResult], dict, float, dict]:
     """Raw lattices of ``utts`` decoded at ``acoustic_scale`` by ``nj`` :class:`LatticeDecoder` workers.
-    Returns ``({utt: UttResult}, {utt: LatticeArrays}, wall seconds)``."""
+    Returns ``({utt: UttResult}, {utt: LatticeArrays}, wall seconds)``; with ``grid = (factors, penalties)``
+    also ``{utt: [best path's words at each grid point]}``, rescored by the workers
+    (:func:`asrdistill.decode.lattice.best_paths`)."""
     from tqdm import tqdm
 
     options = options or DecodeOptions()
@@ -527,14 +535,19 @@ def decode_lattices(graph: str | os.PathLike, trans_model, source: LoglikeSource
     executor = _executor(nj, scheduler)
     res: dict[str, UttResult] = {}
     lats: dict = {}
+    paths: dict[str, list[list[int]]] = {}
+    g = None if grid is None else (tuple(float(f) for f in grid[0]), tuple(float(p) for p in grid[1]))
     t0 = time.perf_counter()
-    jobs = ((u, kind, _fetch(source, u, kind), float(acoustic_scale)) for u in utts)
+    jobs = ((u, kind, _fetch(source, u, kind), float(acoustic_scale), g) for u in utts)
     bar = tqdm(total=len(utts), desc=f"lattices nj={executor.nj}", unit="utt", disable=not progress, leave=False)
-    for r, la in executor.map(lattice_job, jobs, spec):
+    for r, la, words in executor.map(lattice_job, jobs, spec):
         res[r.utt], lats[r.utt] = r, la
+        if words is not None:
+            paths[r.utt] = words
         bar.update(1)
     bar.close()
-    return res, lats, time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    return (res, lats, wall) if grid is None else (res, lats, wall, paths)
 
 
 def lattice_sweep(graph: str | os.PathLike, trans_model, source: LoglikeSource, ref_text: Mapping[str, str],
@@ -557,31 +570,38 @@ def lattice_sweep(graph: str | os.PathLike, trans_model, source: LoglikeSource, 
     words = read_words((graph_path if graph_path.is_dir() else graph_path.parent) / "words.txt")
     centre = grid.decoding_lmwt
     s0 = 1.0 / centre
-    results, lats, wall = decode_lattices(graph, trans_model, source, utts, s0, options, am, nj, progress,
-                                          scheduler)
-    refs = {u: ref_text[u] for u in utts}
     lmwts, pens = list(grid.lmwts), list(grid.penalties)
+    # the workers rescore each lattice at the first grid's points and at the decoding point itself (factor 1,
+    # penalty 0: the equivalence check below); points added by extending the grid are rescored here
+    first = [(lw, p) for lw in lmwts for p in pens]
+    results, lats, wall, worker_paths = decode_lattices(
+        graph, trans_model, source, utts, s0, options, am, nj, progress, scheduler,
+        grid=([centre / lw for lw, _ in first] + [1.0], [p for _, p in first] + [0.0]))
+    refs = {u: ref_text[u] for u in utts}
     table: dict[tuple[float, float], dict] = {}
-    hyps: dict[tuple[float, float], dict[str, list[int]]] = {}
+    hyps: dict[tuple[float, float], dict[str, list[int]]] = {k: {} for k in first}
+    for u in utts:
+        for k, words in zip(first, worker_paths[u]):
+            hyps[k][u] = words
     extensions: list[dict] = []
-    rescore_secs, points = 0.0, 0
+    rescore_secs, points = 0.0, 0   # rescoring of the grid's extensions, in this process
     # the equivalence check: the lattice's best path at the decoding setting is the decoder's best path
-    mismatches = [u for u in utts if results[u].ok and best_paths(lats[u], [1.0], [0.0])[0].words != results[u].words]
+    mismatches = [u for u in utts if results[u].ok and worker_paths[u][-1] != results[u].words]
     if mismatches:
         log.warning("%d of %d lattices' best paths differ from the decoder's, e.g. %s", len(mismatches), len(utts),
                     mismatches[0])
     while True:
-        todo = [(lw, p) for lw in lmwts for p in pens if (lw, p) not in table]
+        todo = [(lw, p) for lw in lmwts for p in pens if (lw, p) not in hyps]
         t0 = time.perf_counter()
         for k in todo:
             hyps[k] = {}
         factors, penalties = [centre / lw for lw, _ in todo], [p for _, p in todo]
         for u in utts:
-            for k, path in zip(todo, best_paths(lats[u], factors, penalties)):
+            for k, path in zip(todo, best_paths(lats[u], factors, penalties) if todo else []):
                 hyps[k][u] = path.words
         rescore_secs += time.perf_counter() - t0
         points += len(todo)
-        for k in todo:
+        for k in [k for k in hyps if k not in table]:
             table[k] = compute_wer(refs, {u: " ".join(words[w] for w in ws) for u, ws in hyps[k].items()},
                                    bootstrap=0)
         best = _choose(table, centre, lmwts, pens)

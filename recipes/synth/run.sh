@@ -194,26 +194,32 @@ soft_train="--optimizer $student_optimizer --lr $student_lr"
 # every temperature of both sweeps, sorted: the teacher cache is checked against the exact teacher at each
 check_temperatures=$(printf '%s\n' $temperatures $subset_temperatures | sort -gu | paste -sd,)
 
-# Background jobs, $parallel at a time: queue_job LOG COMMAND... ; wait_jobs. A failed job stops the recipe
-# (the others are killed; their dirs resume on the next run) and its log's tail is shown.
-job_pids=() job_logs=()
-wait_job() {
-  local pid=${job_pids[0]} logf=${job_logs[0]}
-  job_pids=("${job_pids[@]:1}"); job_logs=("${job_logs[@]:1}")
-  if ! wait "$pid"; then
-    [ ${#job_pids[@]} -eq 0 ] || kill "${job_pids[@]}" 2>/dev/null || true
+# Background jobs, $parallel at a time: queue_job LOG COMMAND... starts a job (its pid in $job_pid) once fewer
+# than $parallel run; wait_for PID... / wait_jobs wait for those / all. A failed job stops the recipe (the others
+# are killed; their dirs resume on the next run) and its log's tail is shown.
+if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then
+  echo "$0: needs bash 5.1 or newer (wait -n -p); this is $BASH_VERSION" >&2; exit 1
+fi
+declare -A job_log=()
+reap_job() {  # wait for whichever job ends first
+  local pid status=0
+  wait -n -p pid "${!job_log[@]}" || status=$?
+  local logf=${job_log[$pid]}; unset "job_log[$pid]"
+  if [ $status -ne 0 ]; then
+    [ ${#job_log[@]} -eq 0 ] || kill "${!job_log[@]}" 2>/dev/null || true
     echo "$0: a job failed; the end of $logf:" >&2; tail -n 20 "$logf" >&2; exit 1
   fi
   grep -v '|' "$logf" | tail -n 1 || true
 }
 queue_job() {
   local logf=$1; shift
+  while [ ${#job_log[@]} -ge "$parallel" ]; do reap_job; done
   mkdir -p "$(dirname "$logf")"
   "$@" > "$logf" 2>&1 &
-  job_pids+=($!); job_logs+=("$logf")
-  [ ${#job_pids[@]} -lt "$parallel" ] || wait_job
+  job_pid=$!; job_log[$job_pid]=$logf
 }
-wait_jobs() { while [ ${#job_pids[@]} -gt 0 ]; do wait_job; done; }
+wait_for() { local p; for p in "$@"; do while [ -n "${job_log[$p]:-}" ]; do reap_job; done; done; }
+wait_jobs() { while [ ${#job_log[@]} -gt 0 ]; do reap_job; done; }
 
 if run_stage 7; then
   stage_begin
@@ -228,6 +234,25 @@ if run_stage 7; then
   stage_end 7
 fi
 
+# Stage 9's jobs (paper Table 5) need only the teacher cache: when stages 8 and 9 both run, they are queued
+# behind the students and take each core a student leaves (stage 9's time is then what it adds after stage 8).
+table5_queued=false
+queue_table5_jobs() {
+  log "Stage 9: paper Table 5: $subset of the training data, hard targets vs soft targets (T in {$subset_temperatures}," \
+    "the best on dev is kept; priors from the full-data alignments; $student_optimizer), all newbob on dev" \
+    "$dev_criterion (halving below $subset_start_halving_impr) with at most $subset_epochs epochs, minibatch $subset_batch"
+  queue_job $exp/log/hard_subset.log asrdistill train-dnn $dnn_data $dnn_train --subset $subset \
+    --batch-size $subset_batch --max-epochs $subset_epochs \
+    --start-halving-impr $subset_start_halving_impr --threads $job_threads --out $hard_subset
+  for T in $subset_temperatures; do
+    queue_job $exp/log/soft_subset_T$T.log asrdistill distill --teacher $ensemble --temperature $T --soft-weight 1 \
+      --hard-weight 0 --teacher-mode cache --cache-dir $teacher_cache --priors counts --priors-ali $tri_ali_train \
+      $dnn_data $dnn_train $soft_train --subset $subset --batch-size $subset_batch --max-epochs $subset_epochs \
+      --start-halving-impr $subset_start_halving_impr --threads $job_threads --out $(soft_subset_dir $T)
+  done
+  table5_queued=true
+}
+
 if run_stage 8; then
   stage_begin
   log "Stage 8: one pass of the ensemble over the training frames ($cache_encoding teacher cache), then students" \
@@ -235,14 +260,15 @@ if run_stage 8; then
   asrdistill build-teacher-cache --teacher $ensemble --feats $feats_train --ali $tri_ali_train --out $teacher_cache \
     --encoding $cache_encoding --check-temperatures $check_temperatures --threads $threads --device $device
   asrdistill manifest add $exp teacher_cache $teacher_cache --kind cache
-  names=()
+  names=() students=()
   for T in $temperatures; do
     queue_job $exp/log/distill_T$T.log asrdistill distill --teacher $ensemble --temperature $T \
       --hard-weight $hard_weight --teacher-mode cache --cache-dir $teacher_cache $dnn_data $dnn_train $soft_train \
       --max-epochs $epochs --threads $job_threads --out $(student_dir $T)
-    names+=(student_T$T)
+    names+=(student_T$T) students+=($job_pid)
   done
-  wait_jobs
+  run_stage 9 && queue_table5_jobs
+  wait_for "${students[@]}"
   for T in $temperatures; do
     asrdistill manifest add $exp student_T$T $(student_dir $T)/final.mdl --kind student
   done
@@ -252,24 +278,13 @@ fi
 
 if run_stage 9; then
   stage_begin
-  log "Stage 9: paper Table 5: $subset of the training data, hard targets vs soft targets (T in {$subset_temperatures}," \
-    "the best on dev is kept; priors from the full-data alignments; $student_optimizer), all newbob on dev" \
-    "$dev_criterion (halving below $subset_start_halving_impr) with at most $subset_epochs epochs, minibatch $subset_batch"
-  queue_job $exp/log/hard_subset.log asrdistill train-dnn $dnn_data $dnn_train --subset $subset \
-    --batch-size $subset_batch --max-epochs $subset_epochs \
-    --start-halving-impr $subset_start_halving_impr --threads $job_threads --out $hard_subset
-  names=()
-  for T in $subset_temperatures; do
-    queue_job $exp/log/soft_subset_T$T.log asrdistill distill --teacher $ensemble --temperature $T --soft-weight 1 \
-      --hard-weight 0 --teacher-mode cache --cache-dir $teacher_cache --priors counts --priors-ali $tri_ali_train \
-      $dnn_data $dnn_train $soft_train --subset $subset --batch-size $subset_batch --max-epochs $subset_epochs \
-      --start-halving-impr $subset_start_halving_impr --threads $job_threads --out $(soft_subset_dir $T)
-    names+=(soft_subset_T$T)
-  done
+  $table5_queued || queue_table5_jobs
   wait_jobs
   asrdistill manifest add $exp hard_subset $hard_subset/final.mdl --kind dnn
+  names=()
   for T in $subset_temperatures; do
     asrdistill manifest add $exp soft_subset_T$T $(soft_subset_dir $T)/final.mdl --kind student
+    names+=(soft_subset_T$T)
   done
   asrdistill choose-best --exp $exp --as soft_subset "${names[@]}"
   stage_end 9
