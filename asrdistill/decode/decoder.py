@@ -581,8 +581,8 @@ def lattice_sweep(graph: str | os.PathLike, trans_model, source: LoglikeSource, 
     table: dict[tuple[float, float], dict] = {}
     hyps: dict[tuple[float, float], dict[str, list[int]]] = {k: {} for k in first}
     for u in utts:
-        for k, words in zip(first, worker_paths[u]):
-            hyps[k][u] = words
+        for k, path_words in zip(first, worker_paths[u]):
+            hyps[k][u] = path_words
     extensions: list[dict] = []
     rescore_secs, points = 0.0, 0   # rescoring of the grid's extensions, in this process
     # the equivalence check: the lattice's best path at the decoding setting is the decoder's best path
