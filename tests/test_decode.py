@@ -321,7 +321,7 @@ def test_lattice_rescoring_equals_decoding_at_each_setting(toy, mono_graph):
     direct = {(r.acoustic_scale, r.word_ins_penalty): r for r in
               decode(info.graph_dir, tm, ll, options=opts, acoustic_scales=scales, word_ins_penalties=pens,
                      progress=False)}
-    res, lats, _ = decode_lattices(info.graph_dir, tm, ll, sorted(ll), 0.5, opts, progress=False)
+    res, lats, _, _ = decode_lattices(info.graph_dir, tm, ll, sorted(ll), 0.5, opts, progress=False)
     grid = [(s, p) for s in scales for p in pens]
     differ = 0
     for u in sorted(ll):
@@ -339,7 +339,7 @@ def test_best_paths_costs_and_word_counts(toy, mono_graph):
 
     ctx, tm, info = mono_graph
     _, ll = _noisy(toy, ctx, tm, num_utts=2, seed=5)
-    res, lats, _ = decode_lattices(info.graph_dir, tm, ll, sorted(ll), 1.0, progress=False)
+    res, lats, _, _ = decode_lattices(info.graph_dir, tm, ll, sorted(ll), 1.0, progress=False)
     for u, la in lats.items():
         p0, heavy = best_paths(la, [1.0, 1.0], [0.0, 50.0])
         assert p0.graph_cost + p0.acoustic_cost == pytest.approx(-res[u].likelihood, abs=1e-3)

@@ -522,11 +522,11 @@ class SweepResult:
 def decode_lattices(graph: str | os.PathLike, trans_model, source: LoglikeSource, utts: Sequence[str],
                     acoustic_scale: float, options: DecodeOptions | None = None, am=None, nj: int = 1,
                     progress: bool = True, scheduler=None, grid: tuple[Sequence[float], Sequence[float]] | None = None
-                    ) -> tuple[dict[str, UttResult], dict, float] | tuple[dict[str, UttResult], dict, float, dict]:
+                    ) -> tuple[dict[str, UttResult], dict, float, dict[str, list[list[int]]]]:
     """Raw lattices of ``utts`` decoded at ``acoustic_scale`` by ``nj`` :class:`LatticeDecoder` workers.
-    Returns ``({utt: UttResult}, {utt: LatticeArrays}, wall seconds)``; with ``grid = (factors, penalties)``
-    also ``{utt: [best path's words at each grid point]}``, rescored by the workers
-    (:func:`asrdistill.decode.lattice.best_paths`)."""
+    Returns ``({utt: UttResult}, {utt: LatticeArrays}, wall seconds, paths)``: with ``grid = (factors,
+    penalties)`` ``paths`` is ``{utt: [best path's words at each grid point]}``, rescored by the workers
+    (:func:`asrdistill.decode.lattice.best_paths`), else empty."""
     from tqdm import tqdm
 
     options = options or DecodeOptions()
@@ -546,8 +546,7 @@ def decode_lattices(graph: str | os.PathLike, trans_model, source: LoglikeSource
             paths[r.utt] = words
         bar.update(1)
     bar.close()
-    wall = time.perf_counter() - t0
-    return (res, lats, wall) if grid is None else (res, lats, wall, paths)
+    return res, lats, time.perf_counter() - t0, paths
 
 
 def lattice_sweep(graph: str | os.PathLike, trans_model, source: LoglikeSource, ref_text: Mapping[str, str],
