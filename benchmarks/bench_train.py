@@ -14,7 +14,7 @@ the dtype, for reference (``mfu_vs_peak`` divides by it).
 
 ``--train-loop`` also runs :func:`~asrdistill.nnet.train.train_model` for one epoch on random frames of the
 same shape and reports its training frames/s (without the dev pass): the loop's overhead over the pure step
-(only where the dtype is the trainer's: fp32 on CPU, bf16 on CUDA).
+(fp32 and bf16: the trainer's ``--precision``; it has no tf32 mode).
 
 Usage::
 
@@ -179,9 +179,10 @@ def bench(preset: str, pdfs: int, batch: int, dtype: str = "fp32", device: str |
 
 
 def bench_train_loop(preset: str, pdfs: int, batch: int, device: str = "cpu", num_frames: int = 50_000,
-                     threads: int | None = None, out_dir: str | None = None) -> dict[str, Any]:
-    """Training frames/s of :func:`~asrdistill.nnet.train.train_model` itself (one epoch, fp32/bf16 as the
-    trainer chooses for the device) on ``num_frames`` random frames; the dev pass is excluded."""
+                     threads: int | None = None, out_dir: str | None = None,
+                     precision: str = "auto") -> dict[str, Any]:
+    """Training frames/s of :func:`~asrdistill.nnet.train.train_model` itself (one epoch at ``precision``, the
+    trainer's option) on ``num_frames`` random frames; the dev pass is excluded."""
     import tempfile
 
     from asrdistill.nnet.config import DnnTrainConfig
@@ -202,7 +203,7 @@ def bench_train_loop(preset: str, pdfs: int, batch: int, device: str = "cpu", nu
 
     train, dev = data(n), data(utt_len * 2)
     config = DnnTrainConfig(max_epochs=1, batch_size=batch, num_threads=threads, device=device, tensorboard=False,
-                            progress=False, schedule="constant")
+                            progress=False, schedule="constant", precision=precision)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         try:
             res = train_model(cfg, train, dev, tmp, config)
@@ -242,11 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     for preset in args.presets.split(","):
         row = bench(preset, args.pdfs, args.batch, args.dtype, args.device, args.seconds, args.min_steps,
                     args.left, args.right, args.peak_size)
-        trainer_dtype = "bf16" if torch.device(args.device).type == "cuda" else "fp32"
-        if args.train_loop and args.dtype != trainer_dtype:
-            print(f"# --train-loop skipped: train_model uses {trainer_dtype} on {args.device}", flush=True)
+        if args.train_loop and args.dtype == "tf32":
+            print("# --train-loop skipped: train_model has no tf32 precision (fp32 or bf16)", flush=True)
         elif args.train_loop:
-            loop = bench_train_loop(preset, args.pdfs, args.batch, args.device, args.loop_frames, args.threads)
+            loop = bench_train_loop(preset, args.pdfs, args.batch, args.device, args.loop_frames, args.threads,
+                                    precision=args.dtype)
             row["train_loop_frames_per_s"] = loop["train_loop_frames_per_s"]
             row["loop_vs_step"] = round(loop["train_loop_frames_per_s"] / row["frames_per_s"], 3)
         rows.append(row)

@@ -307,6 +307,30 @@ def test_score_frames_cli(toy, tmp_path, capsys):
                  "--ali", str(root / "adv")]) == 1
 
 
+def test_training_precision(toy, tmp_path, monkeypatch):
+    from asrdistill.nnet import device
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert device.training_dtype(cpu, "fp32") == device.training_dtype(cuda, "fp32") == torch.float32
+    assert device.training_dtype(cpu, "bf16") == device.training_dtype(cuda, "bf16") == torch.bfloat16
+    assert device.training_dtype(cuda, "auto") == torch.bfloat16
+    for native, dtype in ((True, torch.bfloat16), (False, torch.float32)):  # auto on CPU: bf16 only if native
+        monkeypatch.setattr(device, "cpu_has_bf16", lambda native=native: native)
+        assert device.training_dtype(cpu, "auto") == dtype
+    with pytest.raises(UserFacingError, match="unknown precision 'fp16'"):
+        device.training_dtype(cpu, "fp16")
+    # bf16 passes train a different (still good) model; the dtype used is recorded; dev scoring stays fp32
+    _, train, dev = toy
+    runs = {p: train_model(SMALL, train, dev, tmp_path / p, quiet(max_epochs=2, precision=p))
+            for p in ("fp32", "bf16")}
+    for p, res in runs.items():
+        assert json.loads((tmp_path / p / "history.json").read_text())["training_dtype"] == \
+            {"fp32": "float32", "bf16": "bfloat16"}[p]
+        assert res.history[res.best_epoch]["dev_acc"] > 0.5
+        assert res.model.output.weight.dtype == torch.float32
+    assert not torch.equal(runs["fp32"].model.output.weight, runs["bf16"].model.output.weight)
+
+
 def test_train_cli(toy, tmp_path, capsys):
     root, train, dev = toy
     from asrdistill.cli import main
@@ -314,11 +338,12 @@ def test_train_cli(toy, tmp_path, capsys):
     data = ["--feats", str(root / "ftr"), "--ali", str(root / "atr"), "--dev-feats", str(root / "fdv"),
             "--dev-ali", str(root / "adv"), "--preset", "tiny", "--left", "3", "--right", "2", "--max-epochs", "1",
             "--threads", "1", "--device", "cpu", "--no-tensorboard"]
-    assert main(["train-dnn", *data, "--out", str(tmp_path / "one"), "--subset", "0.5"]) == 0
+    assert main(["train-dnn", *data, "--out", str(tmp_path / "one"), "--subset", "0.5", "--precision", "fp32"]) == 0
     m = load_model(tmp_path / "one" / "final.mdl")
     assert (m.config.hidden_layers, m.config.hidden_dim, m.config.context) == (2, 128, 6)
     hist = json.loads((tmp_path / "one" / "history.json").read_text())
     assert hist["train_config"]["max_epochs"] == 1
+    assert (hist["train_config"]["precision"], hist["training_dtype"]) == ("fp32", "float32")
     assert main(["train-ensemble", *data, "--members", "2", "--out", str(tmp_path / "ens")]) == 0
     out = capsys.readouterr().out
     assert "member1:" in out and "ensemble (arithmetic)" in out

@@ -83,6 +83,7 @@ class DnnTrainConfig(JsonConfig):
     seed: int = 0
     num_threads: int | None = None
     device: str = "auto"              # "auto" (cuda if present), "cpu", "cuda", "cuda:1", ...
+    precision: str = "auto"           # training passes: "auto" (bf16 on CUDA / native-bf16 CPUs), "fp32", "bf16"
     eval_batch_size: int = 4096
     prior_count_floor: float = 1.0
     tensorboard: bool = True

@@ -33,9 +33,11 @@ The steps, one function each (as icefall's recipes name them): :func:`compute_lo
 lr), :func:`save_checkpoint` / :func:`load_checkpoint`, :func:`finish` (best model -> ``final.mdl``);
 :func:`train_model` strings them together.
 
-On CUDA, frames and targets are on the GPU (or, from a memory-mapped dataset, each batch is copied there)
-and the forward/backward passes run under bf16 autocast; on CPU everything is float32 and ``num_threads``
-sets torch's thread count.
+On CUDA, frames and targets are on the GPU (or, from a memory-mapped dataset, each batch is copied there).
+``precision`` sets the training passes' autocast (:func:`~asrdistill.nnet.device.training_dtype`): at ``auto``
+they run in bf16 on CUDA and on CPUs with native bf16 matrix kernels (AVX512-BF16, AMX), in float32 on other
+CPUs; weights, optimiser state, losses and the dev scoring stay float32. The dtype used is recorded in
+``history.json``. On CPU ``num_threads`` sets torch's thread count.
 """
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ from asrdistill.errors import UserFacingError
 from asrdistill.nnet import distributed as dist
 from asrdistill.nnet.config import DnnTrainConfig
 from asrdistill.nnet.data import FrameDataset
-from asrdistill.nnet.device import autocast_context
+from asrdistill.nnet.device import autocast_context, training_dtype
 from asrdistill.nnet.evaluate import frame_score_sums, scores_from_sums
 from asrdistill.nnet.model import (AcousticDnn, DnnConfig, build_model, load_model, log_prior_from_counts,
                                    model_state, save_model)
@@ -184,6 +186,7 @@ class TrainRun:
     world: int = 1
     rank: int = 0
     writer: Any = None
+    dtype: torch.dtype = torch.float32      # autocast dtype of the training passes (``config.precision``)
 
     @property
     def main(self) -> bool:
@@ -265,7 +268,7 @@ def _format_log(history: list[dict[str, Any]]) -> str:
 # --- the steps ------------------------------------------------------------------------------------------
 def compute_loss(run: TrainRun, x: Tensor, y: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
     """(mean loss, float32 logits) of one (local) batch: spliced ``x``, targets ``y``, global ``rows``."""
-    with autocast_context(run.device):
+    with autocast_context(run.device, run.dtype):
         logits = run.net(x)
     logits = logits.float()
     if not len(rows):  # a rank without rows in a short last batch still joins the gradient reduction
@@ -420,9 +423,10 @@ def _start(run: TrainRun, state: TrainState) -> None:
     if run.main:
         _save_torch(run.best_path, {"epoch": 0, "model": model_state(state.model),
                                     "optimizer": state.optimizer.state_dict()})
-    run.info("%s: %d train frames, %d dev frames, %d params, device %s%s; initial dev CE %.4f acc %.4f", run.out,
-             len(run.train_data), len(run.dev_data), state.model.config.num_params(), run.device,
-             f", {run.world} ranks" if run.world > 1 else "", dev["ce"], dev["frame_acc"])
+    run.info("%s: %d train frames, %d dev frames, %d params, device %s%s, training in %s; initial dev CE %.4f "
+             "acc %.4f", run.out, len(run.train_data), len(run.dev_data), state.model.config.num_params(), run.device,
+             f", {run.world} ranks" if run.world > 1 else "", str(run.dtype).replace("torch.", ""), dev["ce"],
+             dev["frame_acc"])
 
 
 def _log_epoch(run: TrainRun, state: TrainState, record: dict[str, Any]) -> None:
@@ -453,7 +457,8 @@ def finish(run: TrainRun, state: TrainState) -> TrainResult:
         write_json_atomic(run.out / "history.json", {
             "history": state.history, "best_epoch": state.sched.best_epoch, "data": _data_digest(run.train_data),
             "best_dev_criterion": state.sched.best_loss, "dev_criterion": run.config.dev_criterion, "stop_reason": state.sched.stop_reason,
-            "train_config": run.config.to_dict(), "model_config": model.config.to_dict(), "world_size": run.world})
+            "train_config": run.config.to_dict(), "model_config": model.config.to_dict(), "world_size": run.world,
+            "training_dtype": str(run.dtype).replace("torch.", "")})
         write_text_atomic(run.out / "log.txt", _format_log(state.history))
         mark_done(run.out, info={"model": run.final_path.name, "best_epoch": state.sched.best_epoch})
     dist.barrier()
@@ -539,7 +544,8 @@ def train_model(model_config: DnnConfig | AcousticDnn, train_data: FrameDataset,
     if objective is not None and hasattr(objective, "to"):
         objective = objective.to(device)  # type: ignore[union-attr]
     run = TrainRun(out, config, device, train_data.to(device), dev_data.to(device),
-                   objective or cross_entropy_objective, net, world, rank)
+                   objective or cross_entropy_objective, net, world, rank,
+                   dtype=training_dtype(device, config.precision))
     dist.barrier()  # rank 0 removed the old .done before anyone looks at the checkpoints
     if resume and run.last_path.is_file():
         load_checkpoint(run, state)
