@@ -87,7 +87,15 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert res["table5"][2]["system"].endswith("chosen on dev)")
     assert set(res["stage_seconds"]) >= {str(n) for n in range(12)}
     assert all(h["lr"] > 0 for h in res["systems"]["member0"]["history"])
-    assert (tmp_path / "results" / "RESULTS.md").read_text().startswith("# Results")
+    results_md = (tmp_path / "results" / "RESULTS.md").read_text()
+    assert results_md.startswith("# Results")
+    # the DNNs trained in the dtype that --precision auto means on this machine, and the report says so
+    import torch
+    from asrdistill.nnet.device import training_dtype
+
+    dtype = str(training_dtype(torch.device("cpu"), "auto")).replace("torch.", "")
+    assert {res["systems"][m]["training_dtype"] for m in ("member0", "member1", "hard_subset")} == {dtype}
+    assert f"DNN training passes in {dtype} (" in results_md
     assert (tmp_path / "exp" / "export" / "model.onnx").is_file()
     wavs = [line.split()[1] for line in (tmp_path / "data" / "test" / "wav.scp").read_text().splitlines()[:3]]
     for w in wavs:  # stage 13 transcribed the first three test WAVs, one line each

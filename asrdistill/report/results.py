@@ -173,6 +173,9 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
         if manifest.has(name):
             systems[name]["history"] = _history(manifest.model_path(name).parent)
             systems[name]["options"] = manifest.get(name, "options")
+            trained = _json(manifest.model_path(name).parent / "history.json")
+            if isinstance(trained, dict) and trained.get("training_dtype"):
+                systems[name]["training_dtype"] = trained["training_dtype"]
     for name in ["gmm_tri"] + list(counts) + ["baseline", "distilled", "soft_subset"]:
         if manifest.has(name):
             w = _wer(ctx, name)
@@ -335,6 +338,18 @@ def _find(res: dict, a: str, b: str, metric: str, split: str) -> dict | None:
     return None
 
 
+def _dtype_note(systems: dict) -> str:
+    """' DNNs trained in bfloat16 (forward/backward passes; ...).' from the systems' recorded training dtypes."""
+    by_dtype: dict[str, list[str]] = {}
+    for name, s in systems.items():
+        if s.get("training_dtype"):
+            by_dtype.setdefault(s["training_dtype"], []).append(name)
+    if not by_dtype:
+        return ""
+    parts = [f"{d} ({', '.join(names)})" if len(by_dtype) > 1 else d for d, names in sorted(by_dtype.items())]
+    return f" DNN training passes in {' and '.join(parts)} (`--precision`; weights and optimiser state in float32)."
+
+
 def format_results(res: dict) -> str:
     lines = ["# Results", "", "Made by:", "", "```", res.get("command") or "(unknown command)", "```", ""]
     c = res.get("corpus")
@@ -357,7 +372,8 @@ def format_results(res: dict) -> str:
     lines += ["## Table 1: frame accuracy and WER (cf. Hinton et al. 2015, Table 1)", "",
               "Intervals: 95%, from a bootstrap over speakers and utterances within them "
               f"({res.get('replications')} replications). Dev WER is at the acoustic scale and word insertion "
-              "penalty chosen on all of dev (so it is optimistic); test WER at that setting.", "",
+              "penalty chosen on all of dev (so it is optimistic); test WER at that setting."
+              + _dtype_note(res.get("systems", {})), "",
               "| system | dev frame acc % | test frame acc % | dev WER % | test WER % [95% CI] |",
               "|---|---|---|---|---|"]
     for r in res["table1"]:
