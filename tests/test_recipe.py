@@ -57,7 +57,7 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
                       "--tri-gauss", "300", "--gmm-iters", "6", "--members", "2", "--epochs", "1",
                       "--temperatures", "1 2", "--subset-temperatures", "2 5", "--subset", "0.3",
                       "--subset-epochs", "2", "--threads", "1", "--lmwts", "9-11", "--word-ins-penalties", "0,0.5",
-                      "--sweep-beam", "8", "--beam", "8", "--max-active", "500",
+                      "--sweep-beam", "6", "--lattice-beam", "3", "--beam", "6", "--max-active", "300",
                       "--results", str(tmp_path / "results"))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     res = json.loads((tmp_path / "results" / "results.json").read_text())
