@@ -36,8 +36,8 @@ lr), :func:`save_checkpoint` / :func:`load_checkpoint`, :func:`finish` (best mod
 On CUDA, frames and targets are on the GPU (or, from a memory-mapped dataset, each batch is copied there).
 ``precision`` sets the training passes' autocast (:func:`~asrdistill.nnet.device.training_dtype`): at ``auto``
 they run in bf16 on CUDA and on CPUs with native bf16 matrix kernels (AVX512-BF16, AMX), in float32 on other
-CPUs; weights, optimiser state, losses and the dev scoring stay float32. The dtype used is recorded in
-``history.json``. On CPU ``num_threads`` sets torch's thread count.
+CPUs; weights, optimiser state and losses stay float32 (dev scoring keeps the device's default: float32 on CPU,
+bf16 on CUDA). The dtype used is recorded in ``history.json``. On CPU ``num_threads`` sets torch's thread count.
 """
 from __future__ import annotations
 
