@@ -319,7 +319,7 @@ def test_training_precision(toy, tmp_path, monkeypatch):
         assert device.training_dtype(cpu, "auto") == dtype
     with pytest.raises(UserFacingError, match="unknown precision 'fp16'"):
         device.training_dtype(cpu, "fp16")
-    # bf16 passes train a different (still good) model; the dtype used is recorded; dev scoring stays fp32
+    # bf16 passes train a different (still good) model; the dtype used is recorded; the weights stay fp32
     _, train, dev = toy
     runs = {p: train_model(SMALL, train, dev, tmp_path / p, quiet(max_epochs=2, precision=p))
             for p in ("fp32", "bf16")}

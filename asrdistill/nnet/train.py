@@ -189,6 +189,11 @@ class TrainRun:
     dtype: torch.dtype = torch.float32      # autocast dtype of the training passes (``config.precision``)
 
     @property
+    def dtype_name(self) -> str:
+        """``float32`` / ``bfloat16``: :attr:`dtype` as logged and recorded in ``history.json``."""
+        return str(self.dtype).removeprefix("torch.")
+
+    @property
     def main(self) -> bool:
         return self.rank == 0
 
@@ -425,7 +430,7 @@ def _start(run: TrainRun, state: TrainState) -> None:
                                     "optimizer": state.optimizer.state_dict()})
     run.info("%s: %d train frames, %d dev frames, %d params, device %s%s, training in %s; initial dev CE %.4f "
              "acc %.4f", run.out, len(run.train_data), len(run.dev_data), state.model.config.num_params(), run.device,
-             f", {run.world} ranks" if run.world > 1 else "", str(run.dtype).replace("torch.", ""), dev["ce"],
+             f", {run.world} ranks" if run.world > 1 else "", run.dtype_name, dev["ce"],
              dev["frame_acc"])
 
 
@@ -458,7 +463,7 @@ def finish(run: TrainRun, state: TrainState) -> TrainResult:
             "history": state.history, "best_epoch": state.sched.best_epoch, "data": _data_digest(run.train_data),
             "best_dev_criterion": state.sched.best_loss, "dev_criterion": run.config.dev_criterion, "stop_reason": state.sched.stop_reason,
             "train_config": run.config.to_dict(), "model_config": model.config.to_dict(), "world_size": run.world,
-            "training_dtype": str(run.dtype).replace("torch.", "")})
+            "training_dtype": run.dtype_name})
         write_text_atomic(run.out / "log.txt", _format_log(state.history))
         mark_done(run.out, info={"model": run.final_path.name, "best_epoch": state.sched.best_epoch})
     dist.barrier()

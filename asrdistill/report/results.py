@@ -93,7 +93,11 @@ def _wer(ctx: _Context, name: str) -> dict[str, dict | None]:
 
 
 def _history(model_dir: Path) -> list[dict]:
-    info = _json(model_dir / "history.json")
+    return _epoch_records(_json(model_dir / "history.json"))
+
+
+def _epoch_records(info: Any) -> list[dict]:
+    """The per-epoch figures of a loaded ``history.json`` (or of its older form, a bare list)."""
     hist = info.get("history", []) if isinstance(info, dict) else (info or [])
     return [{k: h.get(k) for k in ("epoch", "lr", "dev_acc", "dev_ce", "train_acc", "accepted")} for h in hist]
 
@@ -171,9 +175,9 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
     for name, c in counts.items():
         systems[name] = {"frames": _summarise_frames(ctx, c)}
         if manifest.has(name):
-            systems[name]["history"] = _history(manifest.model_path(name).parent)
-            systems[name]["options"] = manifest.get(name, "options")
             trained = _json(manifest.model_path(name).parent / "history.json")
+            systems[name]["history"] = _epoch_records(trained)
+            systems[name]["options"] = manifest.get(name, "options")
             if isinstance(trained, dict) and trained.get("training_dtype"):
                 systems[name]["training_dtype"] = trained["training_dtype"]
     for name in ["gmm_tri"] + list(counts) + ["baseline", "distilled", "soft_subset"]:
@@ -339,7 +343,7 @@ def _find(res: dict, a: str, b: str, metric: str, split: str) -> dict | None:
 
 
 def _dtype_note(systems: dict) -> str:
-    """' DNNs trained in bfloat16 (forward/backward passes; ...).' from the systems' recorded training dtypes."""
+    """The sentence naming the dtype(s) the DNNs were trained in (from each system's ``history.json``)."""
     by_dtype: dict[str, list[str]] = {}
     for name, s in systems.items():
         if s.get("training_dtype"):
