@@ -37,6 +37,7 @@ tri_gauss=auto     # total Gaussians of the triphone system
 gmm_iters=35       # EM iterations of the triphone system
 # DNNs, ensemble, distillation (stages 7-9)
 preset=small       # DNN size: tiny 2x128, small 3x256, medium 4x512, paper 8x2560 (the paper's; GPU)
+hidden_dim=        # hidden-layer width of every DNN (members, students, Table-5 pair); empty: the preset's
 members=4          # ensemble size (paper: 10); member 0 is the baseline, the members' mean the reference
 epochs=15          # maximum epochs of the full-data DNNs; newbob halves the lr and stops once dev stops improving
 dev_criterion=error  # what newbob compares on dev: error (frame error rate) or ce (cross-entropy, Kaldi nnet1)
@@ -192,6 +193,7 @@ fi
 
 dnn_data="--feats $feats_train --ali $tri_ali_train --dev-feats $feats_dev --dev-ali $tri_ali_dev"
 dnn_train="--preset $preset --dev-criterion $dev_criterion --device $device --precision $precision"
+if [ -n "$hidden_dim" ]; then dnn_train+=" --hidden-dim $hidden_dim"; fi
 soft_train="--optimizer $student_optimizer --lr $student_lr"
 # every temperature of both sweeps, sorted: the teacher cache is checked against the exact teacher at each
 check_temperatures=$(printf '%s\n' $temperatures $subset_temperatures | sort -gu | paste -sd,)
