@@ -12,8 +12,9 @@ The rule, in the spirit of Kaldi's recipes (their tri1 ... tri5b ``train_deltas.
 * **monophone subset**: all utterances up to 4000 (Kaldi's rm/s5 trains its monophones on all of its 3990);
   above, the 2000 shortest (Kaldi's WSJ and LibriSpeech recipes: ``train_si84_2kshort``, ``train_2kshort``). **monophone Gaussians**: 1000 (Kaldi's ``train_mono.sh``
   default), fewer when that leaves under 40 frames per Gaussian on the monophone subset.
-* **DNN preset**: ``tiny`` (2 x 128) below 1 h, ``small`` (3 x 256) below 20 h (the demo's 1.1 h: measured, a
-  2 x 128 student kept under 60% of a 2 x 128 ensemble's gain, 3 x 256 members and student about 80%), ``medium``
+* **DNN preset**: ``tiny`` (2 x 128) below 1 h, ``small`` (3 x 384) below 20 h (the demo's 1.1 h: measured on
+  dev, a 2 x 128 student kept under 60% of a 2 x 128 ensemble's gain, 3 x 256 members and student 76-80%, 3 x 384
+  84-86%), ``medium``
   (4 x 512) below 200 h, ``paper`` (8 x 2560, the paper's, for a GPU) from 200 h.
 * **epochs** (the most; newbob stops earlier when dev accuracy stalls): 10 below 1 h, 6 below 10 h, 4 below
   100 h, 3 from 100 h: small corpora need more passes, big ones fewer.

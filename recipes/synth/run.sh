@@ -36,7 +36,7 @@ tri_leaves=auto    # decision-tree leaves of the triphone system (tied states be
 tri_gauss=auto     # total Gaussians of the triphone system
 gmm_iters=35       # EM iterations of the triphone system
 # DNNs, ensemble, distillation (stages 7-9)
-preset=small       # DNN size: tiny 2x128, small 3x256, medium 4x512, paper 8x2560 (the paper's; GPU)
+preset=small       # DNN size: tiny 2x128, small 3x384, medium 4x512, paper 8x2560 (the paper's; GPU)
 hidden_dim=        # hidden-layer width of every DNN (members, students, Table-5 pair); empty: the preset's
 members=4          # ensemble size (paper: 10); member 0 is the baseline, the members' mean the reference
 epochs=15          # maximum epochs of the full-data DNNs; newbob halves the lr and stops once dev stops improving
