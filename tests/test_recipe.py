@@ -53,6 +53,7 @@ def test_bad_option_fails_loudly(tmp_path: Path) -> None:
 def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
     """Every stage of the recipe, at toy sizes: the plumbing from corpus to export, not the numbers."""
     proc = run_recipe(tmp_path, "--stage", "0", "--stop-stage", "13", "--hours", "0.05", "--preset", "tiny",
+                      "--hidden-dim", "96",
                       "--mono-subset", "0", "--mono-gauss", "150", "--mono-iters", "8", "--tri-leaves", "60",
                       "--tri-gauss", "300", "--gmm-iters", "6", "--members", "2", "--epochs", "1",
                       "--temperatures", "1 2", "--subset-temperatures", "2 5", "--subset", "0.3",
@@ -87,6 +88,9 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert res["table5"][2]["system"].endswith("chosen on dev)")
     assert set(res["stage_seconds"]) >= {str(n) for n in range(12)}
     assert all(h["lr"] > 0 for h in res["systems"]["member0"]["history"])
+    # --hidden-dim reaches every DNN the recipe trains: members, students, the Table-5 pair
+    trained = ("member0", "member1", "student_T1", "student_T2", "hard_subset", "soft_subset_T2", "soft_subset_T5")
+    assert {res["systems"][m]["options"]["hidden_dim"] for m in trained} == {96}
     results_md = (tmp_path / "results" / "RESULTS.md").read_text()
     assert results_md.startswith("# Results")
     # the DNNs trained in the dtype that --precision auto means on this machine, and the report says so
