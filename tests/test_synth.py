@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from asrdistill.errors import UserFacingError
 from asrdistill.lang.lexicon import read_dict_dir
 from asrdistill.data.kaldi_dir import read_data_dir
 from asrdistill.data.synth.corpus import (SPLITS, SynthOptions, UtteranceSpec, build_lexicon,
@@ -68,22 +69,36 @@ def test_idempotent(corpus: Path) -> None:
     assert not [p for p in corpus.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
 
 
-def test_default_speakers_split_16_6_6_gender_balanced_with_unheard_voices() -> None:
+def test_default_speakers_split_16_12_12_gender_balanced_with_unheard_voices() -> None:
     speakers = make_speakers(SynthOptions())
-    assert len(speakers) == 28
-    for split, n in (("train", 16), ("dev", 6), ("test", 6)):
+    assert len(speakers) == 40
+    for split, n in (("train", 16), ("dev", 12), ("test", 12)):
         group = [s for s in speakers if s.split == split]
         assert len(group) == n
         assert sum(s.gender == "f" for s in group) == n // 2
-    assert len({(s.voice, s.pitch, s.pitch_range, s.rate) for s in speakers}) == 28
+        if split != "train":  # within a split every speaker has a voice variant of its own
+            assert len({s.voice for s in group}) == n
+    assert len({(s.voice, s.pitch, s.pitch_range, s.rate) for s in speakers}) == 40
     train_voices = {s.voice for s in speakers if s.split == "train"}
-    held = [s.voice for s in speakers if s.split != "train"]
-    assert len(set(held)) == len(held) == 12 and not train_voices & set(held)
+    dev = {s.voice for s in speakers if s.split == "dev"}
+    test = {s.voice for s in speakers if s.split == "test"}
+    assert dev == test and not train_voices & dev  # the same 12 unseen voices in dev and in test
     from asrdistill.lang.espeak import Espeak
 
     with Espeak() as es:
         for s in speakers:  # every variant exists in the bundled espeak-ng data
             es.set_voice(s.voice)
+
+
+def test_fewer_speakers_hold_out_a_fifth_each_and_too_many_held_out_is_an_error() -> None:
+    from collections import Counter
+
+    assert Counter(s.split for s in make_speakers(SynthOptions(num_speakers=28))) == \
+        {"train": 16, "dev": 6, "test": 6}
+    assert Counter(s.split for s in make_speakers(SynthOptions(num_speakers=6))) == \
+        {"train": 4, "dev": 1, "test": 1}
+    with pytest.raises(UserFacingError, match="held-out voice variants"):
+        make_speakers(SynthOptions(num_speakers=80, dev_speakers=14, test_speakers=14))
 
 
 def test_held_out_voices_are_adult_and_the_rule_rejects_odd_ones() -> None:
@@ -100,7 +115,7 @@ def test_held_out_voices_are_adult_and_the_rule_rejects_odd_ones() -> None:
 
 
 def test_more_speakers_than_variants_reuse_only_training_variants() -> None:
-    speakers = make_speakers(SynthOptions(num_speakers=40))
+    speakers = make_speakers(SynthOptions(num_speakers=60))
     held = {s.voice for s in speakers if s.split != "train"}
     assert len(held) == 12
     assert not held & {s.voice for s in speakers if s.split == "train"}

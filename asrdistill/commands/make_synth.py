@@ -13,12 +13,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(speaker-disjoint), a lexicon dict dir and ground-truth phone timings (phones.ctm).")
     p.add_argument("out_dir", help="output directory (wav/, data/{train,dev,test}/, dict/, summary.json)")
     p.add_argument("--hours", type=float, default=3.0, help="total audio to generate, train + dev + test (default 3.0)")
-    p.add_argument("--num-speakers", type=int, default=28, help="number of speakers (default 28: 16/6/6)")
-    p.add_argument("--dev-speakers", type=int, default=6,
-                   help="held-out dev speakers, at most (default 6; ~20%% of the speakers if fewer)")
-    p.add_argument("--test-speakers", type=int, default=6, help="held-out test speakers, at most (default 6)")
-    p.add_argument("--eval-utts-per-speaker", type=int, default=40,
-                   help="sentences each dev/test speaker reads (default 40)")
+    p.add_argument("--num-speakers", type=int, help="number of speakers (default 40: 16 train / 12 dev / 12 test)")
+    p.add_argument("--dev-speakers", type=int,
+                   help="held-out dev speakers (default 12; ~20%% of the speakers each if fewer than 40%% would "
+                        "be left for training)")
+    p.add_argument("--test-speakers", type=int, help="held-out test speakers (default 12; the same rule)")
+    p.add_argument("--eval-utts-per-speaker", type=int,
+                   help="sentences each dev/test speaker reads (default 20)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--nj", type=int, default=2, help="parallel processes (default 2)")
     p.add_argument("--snr-db", type=float, nargs=2, default=(5.0, 20.0), metavar=("LO", "HI"),

@@ -11,7 +11,8 @@ stage=0            # first stage to run
 stop_stage=100      # last stage to run
 nj=2               # parallel jobs (processes)
 hours=1.5          # total corpus size in hours (train/dev/test split by speaker; dev and test are fixed by speakers x utts)
-num_speakers=28    # synthetic speakers (16 train / 6 dev / 6 test at the default; each held-out voice unheard in train)
+num_speakers=40    # synthetic speakers: 16 train / 12 dev / 12 test (20 utterances each); the 12 held-out voices are
+                   # unheard in train, each spoken by one dev and one test speaker
 seed=0             # corpus seed: same seed and options give the same files
 snr_low=5          # additive noise SNR range in dB, per utterance
 snr_high=20

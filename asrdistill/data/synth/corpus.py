@@ -31,11 +31,14 @@ are the 39 ARPAbet phones mapped from espeak's mnemonics by :mod:`.phones` with 
 table as the lexicon; an espeak phone that maps to two ARPAbet phones (``@L`` -> AH L) has its
 duration split equally.
 
-Speakers are split speaker-disjoint into train/dev/test (16/6/6 for the default 28 speakers; small
-corpora hold out ~20% of the speakers per split), genders balanced; every dev/test speaker has a voice
-variant no other speaker uses, and dev/test sentences never occur in train. Dev and test speakers read
-``eval_utts_per_speaker`` sentences each (more speakers, fewer utterances). The lexicon has each word's
-citation form plus the pronunciation variants spoken in the training split only.
+Speakers are split speaker-disjoint into train/dev/test (16/12/12 for the default 40 speakers; small
+corpora hold out ~20% of the speakers per split), genders balanced. The held-out voice variants are never
+heard in training, and each of them speaks once in dev and once in test (two speakers with their own pitch,
+range and rate): dev and test are matched sets of the same unseen voices, so the choices made on dev meet
+the same kinds of voice on test, and each set has as many independent voices as the synthesizer offers.
+Dev/test sentences never occur in train. Dev and test speakers read ``eval_utts_per_speaker`` sentences each
+(more speakers, fewer utterances). The lexicon has each word's citation form plus the pronunciation variants
+spoken in the training split only.
 """
 from __future__ import annotations
 
@@ -60,7 +63,9 @@ SAMPLE_RATE = 16000
 SPLITS = ("train", "dev", "test")
 # US-English variants, chosen to sound distinct (near-duplicates such as linda ~ belinda, Michael ~ Mario,
 # pedro ~ john or john ~ m6 left out). The last HELD_OUT_VOICES of each list are the dev/test speakers' (each
-# gets one of its own, unheard in train); training speakers share the others (see :func:`make_speakers`).
+# unheard in train, one dev and one test speaker per variant); training speakers share the others (see
+# :func:`make_speakers`). The bundled espeak-ng has no further female variant that passes :func:`adult_voice`
+# and is not a near-duplicate of one of these (linda ~ belinda, anikaRobot ~ anika; whisperf is unvoiced).
 # Held-out voices must pass :func:`adult_voice`; training voices need not (odd voices in training only add
 # variety).
 FEMALE_VOICES = ("f1", "f2", "f4", "f5", "steph", "grandma", "Alicia", "shelby",
@@ -93,7 +98,7 @@ class SynthOptions:
     """Everything that determines the corpus (besides the package's word lists)."""
 
     hours: float = 3.0               # total audio (train + dev + test), approximately
-    num_speakers: int = 28
+    num_speakers: int = 40
     seed: int = 0
     snr_db: tuple[float, float] = (5.0, 20.0)
     rt60: tuple[float, float] = (0.15, 0.4)
@@ -104,9 +109,9 @@ class SynthOptions:
     pitch_range: tuple[int, int] = (25, 85)
     lead_silence: tuple[float, float] = (0.15, 0.5)
     trail_silence: tuple[float, float] = (0.2, 0.5)
-    dev_speakers: int = 6            # at most; small corpora hold out ~20% of the speakers per split
-    test_speakers: int = 6
-    eval_utts_per_speaker: int = 40  # dev/test: more speakers, fewer utterances each
+    dev_speakers: int = 12           # at most; small corpora hold out ~20% of the speakers per split
+    test_speakers: int = 12
+    eval_utts_per_speaker: int = 20  # dev/test: more speakers, fewer utterances each
 
 
 @dataclass
@@ -167,8 +172,11 @@ def utterance_rng(seed: int, key: str) -> np.random.Generator:
 # ---------------------------------------------------------------- planning (main process)
 
 def held_out_counts(opts: SynthOptions) -> tuple[int, int]:
-    """(dev, test) speakers: ``dev_speakers`` / ``test_speakers``, or ~20% of the speakers each if fewer."""
+    """(dev, test) speakers: ``dev_speakers`` / ``test_speakers`` while at least 40% of the speakers stay
+    for training, else at most ~20% of the speakers each (28 speakers: 6 / 6; 6 speakers: 1 / 1)."""
     n = opts.num_speakers
+    if n - opts.dev_speakers - opts.test_speakers >= 0.4 * n:
+        return opts.dev_speakers, opts.test_speakers
     share = max(1, round(n * 0.2))
     return min(opts.dev_speakers, share), min(opts.test_speakers, share)
 
@@ -176,11 +184,12 @@ def held_out_counts(opts: SynthOptions) -> tuple[int, int]:
 def make_speakers(opts: SynthOptions) -> list[Speaker]:
     """Speakers f01.. and m01.., split speaker-disjoint and gender-balanced.
 
-    Held-out speakers (the last ones of each gender, alternating f/m, test first) each get a voice variant
-    of their own, taken from the last :data:`HELD_OUT_VOICES` of the variant lists (adult voices, see
-    :func:`adult_voice`); training speakers cycle through the others, so no variant of a dev or test speaker
-    is ever heard in training (with more speakers than variants, training speakers share variants and differ
-    in pitch, range and rate).
+    Held-out speakers are the last ones of each gender, alternating f/m, test first. Their voice variants
+    are the last :data:`HELD_OUT_VOICES` of each gender's list (adult voices, see :func:`adult_voice`): the
+    k-th dev speaker and the k-th test speaker of a gender share the k-th of them, so within a split every
+    speaker has a variant of its own and dev and test hold the same unseen voices. Training speakers cycle
+    through the other variants, so no variant of a dev or test speaker is ever heard in training (with more
+    speakers than variants, training speakers share variants and differ in pitch, range and rate).
     """
     n = opts.num_speakers
     if n < 3:
@@ -202,13 +211,14 @@ def make_speakers(opts: SynthOptions) -> list[Speaker]:
     dev_ids = held[n_test:]
     voice: dict[str, str] = {}
     for ids, variants in ((female, FEMALE_VOICES), (male, MALE_VOICES)):
-        held_here = [s for s in ids if s in held]
-        if len(held_here) > HELD_OUT_VOICES:
-            raise UserFacingError(f"{len(held_here)} held-out speakers of one gender need more than the "
-                                  f"{HELD_OUT_VOICES} held-out voice variants there are")
-        own = list(variants[len(variants) - len(held_here):])
-        for spk in held_here:
-            voice[spk] = own.pop()
+        own = variants[len(variants) - HELD_OUT_VOICES:]
+        for split_ids in (dev_ids, test_ids):
+            here = [s for s in ids if s in split_ids]
+            if len(here) > HELD_OUT_VOICES:
+                raise UserFacingError(f"{len(here)} held-out speakers of one gender in one split need more "
+                                      f"than the {HELD_OUT_VOICES} held-out voice variants there are")
+            for k, spk in enumerate(here):
+                voice[spk] = own[-1 - k]
         shared = variants[:len(variants) - HELD_OUT_VOICES]
         for k, spk in enumerate(s for s in ids if s not in held):
             voice[spk] = shared[k % len(shared)]
@@ -463,13 +473,15 @@ def write_dict_dir(path: Path, lexicon: dict[str, list[str]],
 
 # ---------------------------------------------------------------- driver
 
-def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: int = 28, seed: int = 0,
+def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: int | None = None, seed: int = 0,
                   nj: int = 2, snr_db: tuple[float, float] = (5.0, 20.0),
                   rt60: tuple[float, float] = (0.15, 0.4),
                   noise_types: tuple[str, ...] = ("white", "pink", "babble"),
-                  progress: bool = True, dev_speakers: int = 6, test_speakers: int = 6,
-                  eval_utts_per_speaker: int = 40) -> SynthCorpus:
+                  progress: bool = True, dev_speakers: int | None = None, test_speakers: int | None = None,
+                  eval_utts_per_speaker: int | None = None) -> SynthCorpus:
     """Generate the synthetic corpus into ``out_dir`` (see the module docstring for the layout).
+
+    The speaker counts left at None take :class:`SynthOptions`' defaults.
 
     Idempotent: if ``out_dir`` holds the completion marker the stored summary is returned.
     ``nj`` worker processes synthesise in parallel; the files do not depend on ``nj``.
@@ -483,10 +495,12 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
     from asrdistill.data.synth.vocab import load_word_classes
 
     out_dir = Path(out_dir).absolute()
-    opts = SynthOptions(hours=float(hours), num_speakers=int(num_speakers), seed=int(seed),
+    counts = {k: int(v) for k, v in dict(num_speakers=num_speakers, dev_speakers=dev_speakers,
+                                          test_speakers=test_speakers,
+                                          eval_utts_per_speaker=eval_utts_per_speaker).items() if v is not None}
+    opts = SynthOptions(hours=float(hours), seed=int(seed),
                         snr_db=(float(snr_db[0]), float(snr_db[1])), rt60=(float(rt60[0]), float(rt60[1])),
-                        noise_types=tuple(noise_types), dev_speakers=int(dev_speakers),
-                        test_speakers=int(test_speakers), eval_utts_per_speaker=int(eval_utts_per_speaker))
+                        noise_types=tuple(noise_types), **counts)
     if is_done(out_dir, DONE_MARKER) and (out_dir / "summary.json").is_file():
         summary = SynthCorpus(**json.loads((out_dir / "summary.json").read_text()))
         if summary.options != _options_json(opts):
