@@ -80,6 +80,11 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
         assert c["ci95"][0] <= c["diff"] <= c["ci95"][1] and c["excludes_zero"] == (c["ci95"][0] * c["ci95"][1] > 0)
     for row in decoded:
         assert 0 <= row["test_wer"]["ci95"][0] <= row["test_wer"]["wer"] <= row["test_wer"]["ci95"][1]
+    # The share of the ensemble's gain kept has an interval wherever it has a value (same bootstrap).
+    for ref, by_split in res["gain_kept"].items():
+        for split, share in by_split.items():
+            ci = res["gain_kept_ci95"][ref].get(split)
+            assert (ci is None) == (share is None) and (ci is None or ci[0] <= ci[1])
     # One teacher pass serves both sweeps; its distance from the exact teacher is measured at each of their T.
     assert set(res["distillation"]["cache_check"]["temperature"]) == {"1", "2", "5"}
     # Table 5's soft-target model is chosen on dev among the temperatures, like the distilled one.

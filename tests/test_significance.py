@@ -133,3 +133,24 @@ def test_readers(tmp_path):
     (tmp_path / "bad").write_text("u1 #csid 1 2 x 0\n")
     with pytest.raises(UserFacingError, match="bad:1: non-integer"):
         read_utt_errors(tmp_path / "bad")
+
+
+def test_share_kept_exact_halfway_and_interval_around_a_noisy_share():
+    from asrdistill.report.significance import share_kept
+
+    utt2spk, ref = corpus(num_spk=8, utts_per_spk=20, words=40)
+    rng = np.random.default_rng(7)
+    frames = {u: 10 * n for u, n in ref.items()}
+    reference = {u: (int(rng.binomial(f, 0.5)), f) for u, f in frames.items()}
+    ensemble = {u: (c + 2 * (f // 20), f) for u, (c, f) in reference.items()}      # +10 points everywhere
+    halfway = {u: (c + f // 20, f) for u, (c, f) in reference.items()}             # exactly half of that
+    res = share_kept(halfway, reference, ensemble, utt2spk, replications=200)
+    assert res["share"] == pytest.approx(0.5) and res["ci95"] == pytest.approx([0.5, 0.5])
+    assert share_kept(ensemble, reference, ensemble, utt2spk, replications=50)["ci95"] == pytest.approx([1, 1])
+    # a student that keeps a noisy ~60%: the interval holds the share and has width
+    noisy = {u: (min(f, c + int(rng.binomial(2 * (f // 20), 0.6))), f) for u, (c, f) in reference.items()}
+    res = share_kept(noisy, reference, ensemble, utt2spk, replications=400)
+    assert 0.5 < res["share"] < 0.7 and res["ci95"][0] < res["share"] < res["ci95"][1]
+    assert res["ci95"][1] - res["ci95"][0] > 0.01
+    with pytest.raises(UserFacingError, match="other utterances"):
+        share_kept(noisy, reference, {u: ensemble[u] for u in list(ensemble)[1:]}, utt2spk)

@@ -214,12 +214,18 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
 
     # Share of the ensemble's gain kept by the distilled model.
     if chosen:
-        res["gain_kept"] = {}
+        from asrdistill.report.significance import share_kept
+
+        res["gain_kept"], res["gain_kept_ci95"] = {}, {}
         for ref in ("members_mean", "baseline"):
-            res["gain_kept"][ref] = {}
+            res["gain_kept"][ref], res["gain_kept_ci95"][ref] = {}, {}
             for s in SPLITS:
                 g = frame("ensemble", s) - frame(ref, s)
                 res["gain_kept"][ref][s] = None if abs(g) < 1e-9 else (frame("distilled", s) - frame(ref, s)) / g
+                if res["gain_kept"][ref][s] is not None:
+                    k = share_kept(counts[aliases["distilled"]][s], counts[aliases.get(ref) or ref][s],
+                                   counts["ensemble"][s], ctx.utt2spk[s], REPLICATIONS)
+                    res["gain_kept_ci95"][ref][s] = k["ci95"]
 
     # Distillation: every student, the chosen one, the cache's distance from the exact teacher.
     students = [n for n in manifest.names("student") if n.startswith("student_T")]
@@ -384,11 +390,16 @@ def format_results(res: dict) -> str:
         lines.append(f"| {r['system']} | {_pct(r['dev_frame_acc'])} | {_pct(r['test_frame_acc'])} | "
                      f"{_fmt_wer(r['dev_wer']).split(' [')[0]} | {_fmt_wer(r['test_wer'])} |")
     if res.get("gain_kept"):
-        g = res["gain_kept"]
-        lines += ["", "Share of the ensemble's frame-accuracy gain kept by the distilled model (paper: 86%): "
-                      f"over the members' mean dev {_pct(g['members_mean']['dev'])}%, test "
-                      f"{_pct(g['members_mean']['test'])}%; over member 0 dev {_pct(g['baseline']['dev'])}%, "
-                      f"test {_pct(g['baseline']['test'])}%."]
+        g, ci = res["gain_kept"], res.get("gain_kept_ci95", {})
+
+        def kept(ref: str, s: str) -> str:
+            lo_hi = ci.get(ref, {}).get(s)
+            return f"{_pct(g[ref][s])}%" + (f" [{_pct(lo_hi[0])}, {_pct(lo_hi[1])}]" if lo_hi else "")
+
+        lines += ["", "Share of the ensemble's frame-accuracy gain kept by the distilled model (paper: 86%; 95% "
+                      "interval from the same speaker-level bootstrap): over the members' mean dev "
+                      f"{kept('members_mean', 'dev')}, test {kept('members_mean', 'test')}; over member 0 dev "
+                      f"{kept('baseline', 'dev')}, test {kept('baseline', 'test')}."]
     lines += ["", "### Differences (paired; `*`: the 95% interval excludes zero)", "",
               "| comparison | dev frame acc (points) | test frame acc (points) | dev WER (points) | test WER (points) |",
               "|---|---|---|---|---|"]

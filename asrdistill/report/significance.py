@@ -18,6 +18,8 @@ Everything takes plain dicts keyed by utterance id, so that results code can cal
 * :func:`bootstrap_rate` -- one system: the rate and its interval;
 * :func:`paired_bootstrap` -- two systems on the same utterances: the difference ``a - b`` and its interval,
   ``excludes_zero``;
+* :func:`share_kept` -- the share of an ensemble's gain over a reference that a student keeps,
+  ``(student - reference) / (ensemble - reference)``, with its interval from the same kind of draws;
 * :func:`per_speaker` -- the rate of each speaker;
 * :func:`compare_wer`, :func:`compare_frame_acc`, :func:`wer_interval` -- the same in percent, from
   ``{utt: (errors, ref_words)}`` / ``{utt: (correct, frames)}``;
@@ -155,6 +157,42 @@ def paired_bootstrap(counts_a: Counts, counts_b: Counts, utt2spk: Mapping[str, s
     return {"a": a, "b": b, "diff": a - b, "ci95": ci, "excludes_zero": bool(ci[0] > 0 or ci[1] < 0),
             "replications": replications, "level": level, "utterances": len(design.order),
             "speakers": len(design.speakers), "seed": seed}
+
+
+def share_kept(student: Counts, reference: Counts, ensemble: Counts, utt2spk: Mapping[str, str],
+               replications: int = REPLICATIONS, seed: int = 0, level: str = "speaker") -> dict:
+    """Share of the ensemble's gain over a reference that the student keeps, with a 95% bootstrap interval.
+
+    ``share = (rate(student) - rate(reference)) / (rate(ensemble) - rate(reference))`` (Hinton et al. 2015,
+    Section 4: 86% of the frame-accuracy gain). The three systems are scored on the same utterances and
+    resampled with the same draws, so the interval accounts for the speakers and utterances that make up the
+    gain and the kept part alike. A replicate whose gain is zero has no share and is left out. Returns
+    ``{"share", "ci95", "gain", "kept", "replications", "level", "utterances", "speakers", "seed"}``
+    (fractions; ``share`` is None when the gain is zero).
+    """
+    _check_level(level)
+    systems = (("student", student), ("reference", reference), ("ensemble", ensemble))
+    utts = set(student)
+    for what, c in systems[1:]:
+        if set(c) != utts:
+            odd = sorted(utts ^ set(c))
+            raise UserFacingError(f"share_kept: the {what} is scored on other utterances than the student "
+                                  f"({len(odd)} differ, e.g. {odd[0]})")
+        _same_denominators(student, c, f"frames (student vs {what})")
+    design = _Design(list(student), utt2spk)
+    arrays = [_arrays(c, design.order, f"share_kept ({what})") for what, c in systems]
+    rates = [float(_ratio(np.array(num.sum()), np.array(den.sum()))) for num, den in arrays]
+    gain, kept = rates[2] - rates[1], rates[0] - rates[1]
+    rng = np.random.default_rng(seed)
+    reps = []
+    for c in (design.draw(rng, replications, level) if replications > 0 else []):
+        s, r, e = (_ratio(c @ num, c @ den) for num, den in arrays)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            reps.append(np.where(e != r, (s - r) / np.where(e != r, e - r, 1.0), np.nan))
+    return {"share": None if gain == 0 else kept / gain, "ci95": _interval(np.concatenate(reps) if reps
+                                                                          else np.zeros(0)),
+            "gain": gain, "kept": kept, "replications": replications, "level": level,
+            "utterances": len(design.order), "speakers": len(design.speakers), "seed": seed}
 
 
 def per_speaker(counts: Counts, utt2spk: Mapping[str, str]) -> dict[str, dict]:
