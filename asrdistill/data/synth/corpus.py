@@ -186,10 +186,11 @@ def make_speakers(opts: SynthOptions) -> list[Speaker]:
 
     Held-out speakers are the last ones of each gender, alternating f/m, test first. Their voice variants
     are the last :data:`HELD_OUT_VOICES` of each gender's list (adult voices, see :func:`adult_voice`): the
-    k-th dev speaker and the k-th test speaker of a gender share the k-th of them, so within a split every
-    speaker has a variant of its own and dev and test hold the same unseen voices. Training speakers cycle
-    through the other variants, so no variant of a dev or test speaker is ever heard in training (with more
-    speakers than variants, training speakers share variants and differ in pitch, range and rate).
+    k-th dev speaker and the k-th test speaker of a gender share the k-th of them from the end, so within a
+    split every speaker has a variant of its own and dev and test hold the same unseen voices. Training
+    speakers cycle through the other variants, so no variant of a dev or test speaker is ever heard in
+    training (with more speakers than variants, training speakers share variants and differ in pitch, range
+    and rate).
     """
     n = opts.num_speakers
     if n < 3:
