@@ -220,11 +220,11 @@ def make_results(exp: str | os.PathLike, out: str | os.PathLike, command: str = 
         for ref in ("members_mean", "baseline"):
             res["gain_kept"][ref], res["gain_kept_ci95"][ref] = {}, {}
             for s in SPLITS:
-                g = frame("ensemble", s) - frame(ref, s)
-                res["gain_kept"][ref][s] = None if abs(g) < 1e-9 else (frame("distilled", s) - frame(ref, s)) / g
-                if res["gain_kept"][ref][s] is not None:
-                    k = share_kept(counts[aliases["distilled"]][s], counts[aliases.get(ref) or ref][s],
-                                   counts["ensemble"][s], ctx.utt2spk[s], REPLICATIONS)
+                k = share_kept(counts[aliases["distilled"]][s], counts[aliases.get(ref) or ref][s],
+                               counts["ensemble"][s], ctx.utt2spk[s], REPLICATIONS)
+                no_gain = abs(k["gain"]) < 1e-9
+                res["gain_kept"][ref][s] = None if no_gain else k["share"]
+                if not no_gain:
                     res["gain_kept_ci95"][ref][s] = k["ci95"]
 
     # Distillation: every student, the chosen one, the cache's distance from the exact teacher.
