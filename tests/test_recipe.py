@@ -78,6 +78,9 @@ def test_all_stages_on_a_tiny_corpus(tmp_path: Path) -> None:
             ("soft_subset", "hard_subset", "frame_acc")} <= compared
     for c in res["comparisons"]:
         assert c["ci95"][0] <= c["diff"] <= c["ci95"][1] and c["excludes_zero"] == (c["ci95"][0] * c["ci95"][1] > 0)
+        # an interval holding zero (around a non-zero difference) says how many speakers would exclude zero
+        need = c["speakers_to_exclude_zero"]
+        assert (need is None) == (c["excludes_zero"] or c["diff"] == 0) and (need is None or need > c["speakers"])
     for row in decoded:
         assert 0 <= row["test_wer"]["ci95"][0] <= row["test_wer"]["wer"] <= row["test_wer"]["ci95"][1]
     # The share of the ensemble's gain kept has an interval wherever it has a value (same bootstrap).

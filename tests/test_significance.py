@@ -7,7 +7,7 @@ import pytest
 from asrdistill.errors import UserFacingError
 from asrdistill.report.significance import (bootstrap_rate, compare_frame_acc, compare_wer, paired_bootstrap,
                                             per_speaker, per_speaker_percent, read_utt2spk, read_utt_errors,
-                                            wer_interval)
+                                            speakers_to_exclude_zero, wer_interval)
 
 
 def corpus(num_spk=8, utts_per_spk=20, words=10, seed=0):
@@ -154,3 +154,40 @@ def test_share_kept_exact_halfway_and_interval_around_a_noisy_share():
     assert res["ci95"][1] - res["ci95"][0] > 0.01
     with pytest.raises(UserFacingError, match="other utterances"):
         share_kept(noisy, reference, {u: ensemble[u] for u in list(ensemble)[1:]}, utt2spk)
+
+
+def _copies(a, b, utt2spk, k):
+    """Both systems' counts on the same speakers k times over (new speaker and utterance ids): a test set k
+    times as large whose speakers come from the same population as the original's."""
+    ca, cb, spk = {}, {}, {}
+    for i in range(k):
+        for u in a:
+            ca[f"c{i}-{u}"], cb[f"c{i}-{u}"], spk[f"c{i}-{u}"] = a[u], b[u], f"c{i}-{utt2spk[u]}"
+    return ca, cb, spk
+
+
+def test_speakers_to_exclude_zero_predicts_the_size_that_excludes_zero():
+    """a is better on average but worse on some speakers: not significant with 6 speakers. At 1.5x the
+    predicted size (the speakers repeated) the interval excludes zero; at half of it, it still holds zero."""
+    utt2spk, ref = corpus(num_spk=6, utts_per_spk=20)
+    rng = np.random.default_rng(7)
+    speaker_rate = {"spk0": 0.10, "spk1": 0.24, "spk2": 0.14, "spk3": 0.22, "spk4": 0.12, "spk5": 0.20}
+    a = {u: (int(rng.binomial(n, speaker_rate[utt2spk[u]])), n) for u, n in ref.items()}
+    b = {u: (int(rng.binomial(n, 0.19)), n) for u, n in ref.items()}
+    res = compare_wer(a, b, utt2spk, replications=2000)
+    assert not res["excludes_zero"] and res["diff"] < 0
+    need = speakers_to_exclude_zero(res["diff"], res["ci95"], res["speakers"])
+    assert need is not None and need >= 24, need      # at least 4x the speakers, so that half of it is >= 2x
+    big = compare_wer(*_copies(a, b, utt2spk, int(np.ceil(1.5 * need / 6))), replications=2000)
+    assert big["excludes_zero"] and big["diff"] == pytest.approx(res["diff"])
+    small = compare_wer(*_copies(a, b, utt2spk, int(0.5 * need / 6)), replications=2000)
+    assert not small["excludes_zero"]
+
+
+def test_speakers_to_exclude_zero_edge_cases():
+    assert speakers_to_exclude_zero(-1.0, [-2.0, -0.1], 12) is None      # already excludes zero
+    assert speakers_to_exclude_zero(0.0, [-1.0, 1.0], 12) is None        # nothing to detect
+    assert speakers_to_exclude_zero(-1.0, [float("nan")] * 2, 12) is None
+    assert speakers_to_exclude_zero(-1.0, [-2.0, 1.0], 12) == 48         # (2 / 1)^2 x 12
+    assert speakers_to_exclude_zero(2.0, [-2.0, 3.0], 10) == 40          # the part toward zero counts: (4 / 2)^2
+    assert speakers_to_exclude_zero(-1.0, [-2.0, 0.0], 12) == 13         # touching zero: one more speaker

@@ -103,13 +103,14 @@ def _epoch_records(info: Any) -> list[dict]:
 
 
 def _compare(ctx: _Context, a: str, b: str, metric: str, split: str, counts_a: dict, counts_b: dict) -> dict:
-    from asrdistill.report.significance import compare_frame_acc, compare_wer
+    from asrdistill.report.significance import compare_frame_acc, compare_wer, speakers_to_exclude_zero
 
     fn = compare_frame_acc if metric == "frame_acc" else compare_wer
     r = fn(counts_a, counts_b, ctx.utt2spk[split], REPLICATIONS)
     return {"a": a, "b": b, "metric": metric, "split": split, "value_a": r["a"], "value_b": r["b"],
             "diff": r["diff"], "ci95": r["ci95"], "excludes_zero": r["excludes_zero"], "speakers": r["speakers"],
-            "utterances": r["utterances"]}
+            "utterances": r["utterances"],
+            "speakers_to_exclude_zero": speakers_to_exclude_zero(r["diff"], r["ci95"], r["speakers"])}
 
 
 def _mean_counts(member_counts: list[dict]) -> dict:
@@ -403,6 +404,7 @@ def format_results(res: dict) -> str:
     lines += ["", "### Differences (paired; `*`: the 95% interval excludes zero)", "",
               "| comparison | dev frame acc (points) | test frame acc (points) | dev WER (points) | test WER (points) |",
               "|---|---|---|---|---|"]
+    unsure: list[str] = []
     for a, b, label in [("ensemble", "baseline", "ensemble - baseline"),
                         ("ensemble", "members_mean", "ensemble - members' mean"),
                         ("distilled", "baseline", "distilled - baseline"),
@@ -413,6 +415,17 @@ def format_results(res: dict) -> str:
         cells = [_fmt_diff(_find(res, a, b, m, s)) for m in ("frame_acc", "wer") for s in SPLITS]
         if any(x != "-" for x in cells):
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            for m in ("frame_acc", "wer"):
+                for s in SPLITS:
+                    c = _find(res, a, b, m, s)
+                    if c and c.get("speakers_to_exclude_zero"):
+                        unsure.append(f"{label}, {s} {'WER' if m == 'wer' else 'frame acc'} "
+                                      f"{c['diff']:+.2f}: ~{c['speakers_to_exclude_zero']} (now {c['speakers']})")
+    if unsure:
+        lines += ["", "Differences whose interval holds zero, and about how many speakers like these (with as many "
+                      "utterances each) would make it exclude zero if the difference stayed as measured (the "
+                      "interval narrows as 1/sqrt(speakers); at that size a real difference of this size shows "
+                      "about half the time, at twice it 80% of the time): " + "; ".join(unsure) + "."]
     d = res.get("distillation", {})
     if d.get("students"):
         lines += ["", "### Distilled students (all temperatures; the one chosen on dev is decoded)", "",

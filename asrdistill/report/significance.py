@@ -20,6 +20,8 @@ Everything takes plain dicts keyed by utterance id, so that results code can cal
   ``excludes_zero``;
 * :func:`share_kept` -- the share of an ensemble's gain over a reference that a student keeps,
   ``(student - reference) / (ensemble - reference)``, with its interval from the same kind of draws;
+* :func:`speakers_to_exclude_zero` -- for an interval that holds zero, about how many speakers of the same
+  kind would make it exclude zero if the difference stayed as measured (sizing the next test set);
 * :func:`per_speaker` -- the rate of each speaker;
 * :func:`compare_wer`, :func:`compare_frame_acc`, :func:`wer_interval` -- the same in percent, from
   ``{utt: (errors, ref_words)}`` / ``{utt: (correct, frames)}``;
@@ -193,6 +195,25 @@ def share_kept(student: Counts, reference: Counts, ensemble: Counts, utt2spk: Ma
                                                                           else np.zeros(0)),
             "gain": gain, "kept": kept, "replications": replications, "level": level,
             "utterances": len(design.order), "speakers": len(design.speakers), "seed": seed}
+
+
+def speakers_to_exclude_zero(diff: float, ci95: Sequence[float], speakers: int) -> int | None:
+    """About how many speakers of the same kind (each with as many utterances) a test set needs for the 95%
+    interval of ``diff`` to exclude zero, if the difference stayed as measured.
+
+    The speaker-level bootstrap draws speakers independently, so the spread of its replicates shrinks as
+    ``1 / sqrt(speakers)``. The part of the interval between ``diff`` and zero (``ci95[1] - diff`` for a
+    negative difference, ``diff - ci95[0]`` for a positive one) must shrink to ``|diff|``, so the answer is
+    ``speakers * (that part / |diff|) ** 2``, rounded up. At that size a true difference of this size is
+    detected about half the time; about twice as many speakers detect it 80% of the time ((1.96 + 0.84)^2 /
+    1.96^2). The estimate inherits the uncertainty of ``diff`` and of the interval: a scale, not a promise.
+    None when the interval already excludes zero, the difference is zero or the figures are not finite.
+    """
+    lo, hi = float(ci95[0]), float(ci95[1])
+    if speakers < 1 or not all(np.isfinite([diff, lo, hi])) or diff == 0 or lo > 0 or hi < 0:
+        return None
+    toward_zero = hi - diff if diff < 0 else diff - lo
+    return max(speakers + 1, int(np.ceil(speakers * (toward_zero / abs(diff)) ** 2 - 1e-9)))
 
 
 def per_speaker(counts: Counts, utt2spk: Mapping[str, str]) -> dict[str, dict]:
