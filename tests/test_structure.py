@@ -116,3 +116,15 @@ def test_argparse_only_in_the_cli():
 
 def test_test_fixtures_live_under_tests():
     assert not list(PKG.rglob("toy*.py")) and not list(PKG.rglob("testsignal.py"))
+
+
+def test_the_command_line_starts_without_torch():
+    """Building the parser (``--help``, and every command before its handler runs) imports no torch: the recipe
+    calls small commands (``manifest get``, ``layout``) dozens of times, and torch's import costs seconds each."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from asrdistill.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'matplotlib', 'scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from asrdistill.nnet.config import PRESETS, DnnConfig, DnnTrainConfig
-from asrdistill.nnet.device import PRECISIONS
+from asrdistill.nnet.config import PRECISIONS, PRESETS, DnnConfig, DnnTrainConfig
 
 _TRAIN = DnnTrainConfig()
 _ARCH = DnnConfig(num_pdfs=1)

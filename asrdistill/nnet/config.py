@@ -11,6 +11,10 @@ from typing import Any, Sequence
 from asrdistill.errors import UserFacingError
 from asrdistill.utils import JsonConfig
 
+#: Values of the training ``precision`` option (here, not in :mod:`.device`, so that the command-line options
+#: can offer them without importing torch).
+PRECISIONS = ("auto", "fp32", "bf16")
+
 #: name -> (hidden layers, hidden units). ``paper`` is Hinton et al. 2015 Sec. 4 (8 x 2560 ReLU,
 #: ~85M parameters with 14000 pdfs). ``small`` (the demo's) and ``medium`` are CPU sizes (see
 #: benchmarks/bench_train.py), ``tiny`` the tests'. ``small`` was 3 x 256 until the demo's dev sets showed a

@@ -1,7 +1,8 @@
 """Where the DNN code runs: the device named by an option, and the autocast context used on it.
 
-The bottom of the ``nnet`` package (imports nothing of asrdistill but :mod:`asrdistill.errors`), so that
-training, evaluation, ensembles, distillation and decoding share these without importing each other.
+The bottom of the ``nnet`` package (imports nothing of asrdistill but :mod:`asrdistill.errors` and the option
+values of :mod:`.config`), so that training, evaluation, ensembles, distillation and decoding share these without
+importing each other.
 
 * :func:`resolve_device`: ``"auto"`` is CUDA when present, else CPU; ``"cuda"`` without CUDA is an error.
 * :func:`autocast_context`: bf16 autocast on CUDA, float32 (autocast disabled) elsewhere, unless a dtype
@@ -14,11 +15,9 @@ from __future__ import annotations
 import torch
 
 from asrdistill.errors import UserFacingError
+from asrdistill.nnet.config import PRECISIONS
 
 __all__ = ["resolve_device", "autocast_context", "training_dtype", "cpu_has_bf16", "PRECISIONS"]
-
-#: Values of the training ``precision`` option.
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
