@@ -7,7 +7,7 @@ import pytest
 from asrdistill.errors import UserFacingError
 from asrdistill.report.significance import (bootstrap_rate, compare_frame_acc, compare_wer, paired_bootstrap,
                                             per_speaker, per_speaker_percent, read_utt2spk, read_utt_errors,
-                                            speakers_to_exclude_zero, wer_interval)
+                                            speaker_spread, speakers_to_exclude_zero, wer_interval)
 
 
 def corpus(num_spk=8, utts_per_spk=20, words=10, seed=0):
@@ -191,3 +191,22 @@ def test_speakers_to_exclude_zero_edge_cases():
     assert speakers_to_exclude_zero(-1.0, [-2.0, 1.0], 12) == 48         # (2 / 1)^2 x 12
     assert speakers_to_exclude_zero(2.0, [-2.0, 3.0], 10) == 40          # the part toward zero counts: (4 / 2)^2
     assert speakers_to_exclude_zero(-1.0, [-2.0, 0.0], 12) == 13         # touching zero: one more speaker
+
+
+def test_speaker_spread_separates_speakers_from_sampling_noise():
+    """200 speakers x 20 utterances. Same rates for every speaker: the per-speaker differences spread only as
+    sampling makes them (between ~ 0). Speaker effects of +-5 points: between ~ their variance, 0.05^2."""
+    utt2spk, ref = corpus(num_spk=200, utts_per_spk=20, words=10)
+    rng = np.random.default_rng(11)
+    b = {u: (int(rng.binomial(n, 0.20)), n) for u, n in ref.items()}
+    same = {u: (int(rng.binomial(n, 0.18)), n) for u, n in ref.items()}
+    flat = speaker_spread(same, b, utt2spk)
+    assert flat["speakers"] == 200 and flat["sampling_variance"] > 0
+    assert abs(flat["between_speakers"]) < 0.25 * flat["sampling_variance"]
+    effect = {f"spk{s}": (0.05 if s % 2 else -0.05) for s in range(200)}
+    varied = {u: (int(rng.binomial(n, 0.20 + effect[utt2spk[u]])), n) for u, n in ref.items()}
+    spread = speaker_spread(varied, b, utt2spk)
+    assert spread["between_speakers"] == pytest.approx(0.05 ** 2, rel=0.3)
+    assert spread["per_speaker_variance"] == pytest.approx(spread["sampling_variance"] + spread["between_speakers"])
+    with pytest.raises(UserFacingError, match="different utterances"):
+        speaker_spread(dict(list(b.items())[1:]), b, utt2spk)

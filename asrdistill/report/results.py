@@ -103,14 +103,20 @@ def _epoch_records(info: Any) -> list[dict]:
 
 
 def _compare(ctx: _Context, a: str, b: str, metric: str, split: str, counts_a: dict, counts_b: dict) -> dict:
-    from asrdistill.report.significance import compare_frame_acc, compare_wer, speakers_to_exclude_zero
+    from asrdistill.report.significance import (compare_frame_acc, compare_wer, speaker_spread,
+                                                speakers_to_exclude_zero)
 
     fn = compare_frame_acc if metric == "frame_acc" else compare_wer
     r = fn(counts_a, counts_b, ctx.utt2spk[split], REPLICATIONS)
-    return {"a": a, "b": b, "metric": metric, "split": split, "value_a": r["a"], "value_b": r["b"],
-            "diff": r["diff"], "ci95": r["ci95"], "excludes_zero": r["excludes_zero"], "speakers": r["speakers"],
-            "utterances": r["utterances"],
-            "speakers_to_exclude_zero": speakers_to_exclude_zero(r["diff"], r["ci95"], r["speakers"])}
+    out = {"a": a, "b": b, "metric": metric, "split": split, "value_a": r["a"], "value_b": r["b"],
+           "diff": r["diff"], "ci95": r["ci95"], "excludes_zero": r["excludes_zero"], "speakers": r["speakers"],
+           "utterances": r["utterances"],
+           "speakers_to_exclude_zero": speakers_to_exclude_zero(r["diff"], r["ci95"], r["speakers"])}
+    if out["speakers_to_exclude_zero"] is not None and r["speakers"] > 1:
+        # more speakers, or would more utterances per speaker do as well? (points squared)
+        spread = speaker_spread(counts_a, counts_b, ctx.utt2spk[split])
+        out["speaker_spread"] = {k: v * 1e4 if k != "speakers" else v for k, v in spread.items()}
+    return out
 
 
 def _mean_counts(member_counts: list[dict]) -> dict:
@@ -419,13 +425,20 @@ def format_results(res: dict) -> str:
                 for s in SPLITS:
                     c = _find(res, a, b, m, s)
                     if c and c.get("speakers_to_exclude_zero"):
+                        sp = c.get("speaker_spread")
+                        split_of = (f"; per-speaker variance {sp['per_speaker_variance']:.1f}, sampling "
+                                    f"{sp['sampling_variance']:.1f}" if sp else "")
                         unsure.append(f"{label}, {s} {'WER' if m == 'wer' else 'frame acc'} "
-                                      f"{c['diff']:+.2f}: ~{c['speakers_to_exclude_zero']} (now {c['speakers']})")
+                                      f"{c['diff']:+.2f}: ~{c['speakers_to_exclude_zero']} (now {c['speakers']}"
+                                      f"{split_of})")
     if unsure:
         lines += ["", "Differences whose interval holds zero, and about how many speakers like these (with as many "
                       "utterances each) would make it exclude zero if the difference stayed as measured (the "
                       "interval narrows as 1/sqrt(speakers); at that size a real difference of this size shows "
-                      "about half the time, at twice it 80% of the time): " + "; ".join(unsure) + "."]
+                      "about half the time, at twice it 80% of the time). Beside each, the variance of the "
+                      "speakers' own differences and the part of it that sampling their utterances explains "
+                      "(points squared; where sampling explains it all, more utterances per speaker would serve "
+                      "as well as more speakers): " + "; ".join(unsure) + "."]
     d = res.get("distillation", {})
     if d.get("students"):
         lines += ["", "### Distilled students (all temperatures; the one chosen on dev is decoded)", "",

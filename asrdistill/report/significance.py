@@ -22,6 +22,8 @@ Everything takes plain dicts keyed by utterance id, so that results code can cal
   ``(student - reference) / (ensemble - reference)``, with its interval from the same kind of draws;
 * :func:`speakers_to_exclude_zero` -- for an interval that holds zero, about how many speakers of the same
   kind would make it exclude zero if the difference stayed as measured (sizing the next test set);
+* :func:`speaker_spread` -- whether a paired difference varies between speakers more than their utterances'
+  sampling noise explains (more speakers needed) or not (more utterances per speaker would do as well);
 * :func:`per_speaker` -- the rate of each speaker;
 * :func:`compare_wer`, :func:`compare_frame_acc`, :func:`wer_interval` -- the same in percent, from
   ``{utt: (errors, ref_words)}`` / ``{utt: (correct, frames)}``;
@@ -214,6 +216,41 @@ def speakers_to_exclude_zero(diff: float, ci95: Sequence[float], speakers: int) 
         return None
     toward_zero = hi - diff if diff < 0 else diff - lo
     return max(speakers + 1, int(np.ceil(speakers * (toward_zero / abs(diff)) ** 2 - 1e-9)))
+
+
+def speaker_spread(counts_a: Counts, counts_b: Counts, utt2spk: Mapping[str, str]) -> dict:
+    """How the paired difference ``rate(a) - rate(b)`` varies over speakers, split into what sampling explains.
+
+    ``d_s`` is speaker s's own difference (``sum(num_a - num_b) / sum(den)`` over its utterances).
+    ``per_speaker_variance`` is the variance of the ``d_s`` over speakers; ``sampling_variance`` the mean over
+    speakers of the variance that drawing that speaker's utterances gives ``d_s`` (the ratio estimator's:
+    ``n / (n - 1) * sum((x_u - d_s * den_u)^2) / sum(den)^2`` with ``x_u = num_a - num_b``); their difference,
+    ``between_speakers``, is what the speakers themselves add (negative when the observed spread is below the
+    sampling noise: none measurable). When it is near zero, more utterances per speaker narrow an interval as
+    well as more speakers; when it dominates, only more speakers do. Fractions squared; speakers with one
+    utterance or no denominator are left out of the sampling part. Returns ``{"per_speaker_variance",
+    "sampling_variance", "between_speakers", "speakers"}``.
+    """
+    if set(counts_a) != set(counts_b):
+        raise UserFacingError("speaker_spread: the two systems are scored on different utterances")
+    design = _Design(list(counts_a), utt2spk)
+    num_a, den = _arrays(counts_a, design.order, "speaker_spread (first system)")
+    num_b, _ = _arrays(counts_b, design.order, "speaker_spread (second system)")
+    diffs, noise = [], []
+    for off, n in zip(design.offsets, design.sizes):
+        x, w = num_a[off:off + n] - num_b[off:off + n], den[off:off + n]
+        if w.sum() <= 0:
+            continue
+        d = x.sum() / w.sum()
+        diffs.append(d)
+        if n > 1:
+            noise.append(n / (n - 1) * float(((x - d * w) ** 2).sum()) / float(w.sum()) ** 2)
+    if len(diffs) < 2:
+        raise UserFacingError("speaker_spread: needs at least two speakers with scored utterances")
+    observed = float(np.var(diffs, ddof=1))
+    sampling = float(np.mean(noise)) if noise else float("nan")
+    return {"per_speaker_variance": observed, "sampling_variance": sampling,
+            "between_speakers": observed - sampling, "speakers": len(diffs)}
 
 
 def per_speaker(counts: Counts, utt2spk: Mapping[str, str]) -> dict[str, dict]:
