@@ -418,19 +418,17 @@ def format_results(res: dict) -> str:
                         ("distilled", "ensemble", "distilled - ensemble"),
                         ("baseline", "gmm_tri", "baseline DNN - GMM"),
                         ("soft_subset", "hard_subset", "soft 3% - hard 3%")]:
-        cells = [_fmt_diff(_find(res, a, b, m, s)) for m in ("frame_acc", "wer") for s in SPLITS]
-        if any(x != "-" for x in cells):
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
-            for m in ("frame_acc", "wer"):
-                for s in SPLITS:
-                    c = _find(res, a, b, m, s)
-                    if c and c.get("speakers_to_exclude_zero"):
-                        sp = c.get("speaker_spread")
-                        split_of = (f"; per-speaker variance {sp['per_speaker_variance']:.1f}, sampling "
-                                    f"{sp['sampling_variance']:.1f}" if sp else "")
-                        unsure.append(f"{label}, {s} {'WER' if m == 'wer' else 'frame acc'} "
-                                      f"{c['diff']:+.2f}: ~{c['speakers_to_exclude_zero']} (now {c['speakers']}"
-                                      f"{split_of})")
+        found = [(m, s, _find(res, a, b, m, s)) for m in ("frame_acc", "wer") for s in SPLITS]
+        if not any(c for _, _, c in found):
+            continue
+        lines.append(f"| {label} | " + " | ".join(_fmt_diff(c) for _, _, c in found) + " |")
+        for m, s, c in found:
+            if c and c.get("speakers_to_exclude_zero"):
+                sp = c.get("speaker_spread")
+                split_of = (f"; per-speaker variance {sp['per_speaker_variance']:.1f}, sampling "
+                            f"{sp['sampling_variance']:.1f}" if sp else "")
+                unsure.append(f"{label}, {s} {'WER' if m == 'wer' else 'frame acc'} {c['diff']:+.2f}: "
+                              f"~{c['speakers_to_exclude_zero']} (now {c['speakers']}{split_of})")
     if unsure:
         lines += ["", "Differences whose interval holds zero, and about how many speakers like these (with as many "
                       "utterances each) would make it exclude zero if the difference stayed as measured (the "

@@ -96,6 +96,16 @@ def _arrays(counts: Counts, order: Sequence[str], what: str) -> tuple[np.ndarray
     return num, den
 
 
+def _check_same_utterances(a: Counts, b: Counts, message: str, names: tuple[str, str] = ("first", "second")
+                           ) -> None:
+    """Raise ``message`` followed by which utterances differ, unless ``a`` and ``b`` cover the same ones."""
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    if only_a or only_b:
+        which, utt = (names[0], only_a[0]) if only_a else (names[1], only_b[0])
+        raise UserFacingError(f"{message} ({len(only_a)} only in the {names[0]}, {len(only_b)} only in the "
+                              f"{names[1]}), e.g. {utt} only in the {which}")
+
+
 def _check_level(level: str) -> None:
     if level not in LEVELS:
         raise UserFacingError(f"bootstrap level {level!r}: expected one of {', '.join(LEVELS)}")
@@ -142,12 +152,7 @@ def paired_bootstrap(counts_a: Counts, counts_b: Counts, utt2spk: Mapping[str, s
     "speakers", "seed"}`` (fractions): ``excludes_zero`` is True when the whole interval lies on one side of 0.
     """
     _check_level(level)
-    only_a, only_b = sorted(set(counts_a) - set(counts_b)), sorted(set(counts_b) - set(counts_a))
-    if only_a or only_b:
-        which, utt = ("first", only_a[0]) if only_a else ("second", only_b[0])
-        raise UserFacingError(f"paired bootstrap: the systems are scored on different utterances "
-                              f"({len(only_a)} only in the first, {len(only_b)} only in the second), "
-                              f"e.g. {utt} only in the {which}")
+    _check_same_utterances(counts_a, counts_b, "paired bootstrap: the systems are scored on different utterances")
     design = _Design(list(counts_a), utt2spk)
     num_a, den_a = _arrays(counts_a, design.order, "paired_bootstrap (first system)")
     num_b, den_b = _arrays(counts_b, design.order, "paired_bootstrap (second system)")
@@ -176,12 +181,9 @@ def share_kept(student: Counts, reference: Counts, ensemble: Counts, utt2spk: Ma
     """
     _check_level(level)
     systems = (("student", student), ("reference", reference), ("ensemble", ensemble))
-    utts = set(student)
     for what, c in systems[1:]:
-        if set(c) != utts:
-            odd = sorted(utts ^ set(c))
-            raise UserFacingError(f"share_kept: the {what} is scored on other utterances than the student "
-                                  f"({len(odd)} differ, e.g. {odd[0]})")
+        _check_same_utterances(student, c, f"share_kept: the {what} is scored on other utterances than the "
+                               "student", ("student", what))
         _same_denominators(student, c, f"frames (student vs {what})")
     design = _Design(list(student), utt2spk)
     arrays = [_arrays(c, design.order, f"share_kept ({what})") for what, c in systems]
@@ -231,8 +233,7 @@ def speaker_spread(counts_a: Counts, counts_b: Counts, utt2spk: Mapping[str, str
     utterance or no denominator are left out of the sampling part. Returns ``{"per_speaker_variance",
     "sampling_variance", "between_speakers", "speakers"}``.
     """
-    if set(counts_a) != set(counts_b):
-        raise UserFacingError("speaker_spread: the two systems are scored on different utterances")
+    _check_same_utterances(counts_a, counts_b, "speaker_spread: the two systems are scored on different utterances")
     design = _Design(list(counts_a), utt2spk)
     num_a, den = _arrays(counts_a, design.order, "speaker_spread (first system)")
     num_b, _ = _arrays(counts_b, design.order, "speaker_spread (second system)")
