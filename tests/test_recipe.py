@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_recipe(work: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     opts = ["--hours", "0.02", "--num-speakers", "6", "--seed", "3", "--nj", "2",
+            "--generated-test-speakers", "2", "--generated-utts", "2",
             "--corpus", str(work / "corpus"), "--data", str(work / "data"), "--exp", str(work / "exp")]
     return subprocess.run(["bash", str(ROOT / "recipes/synth/run.sh"), *opts, *args], env=env,
                           capture_output=True, text=True, timeout=1200)
@@ -35,7 +36,7 @@ def test_stages_0_to_2(tmp_path: Path) -> None:
     summary = (tmp_path / "data" / "corpus_summary.txt").read_text()
     assert "train" in summary and "snr_db" in summary and "vocabulary" in summary
     speakers = {s: len(read_data_dir(tmp_path / "data" / s).spk2utt) for s in ("train", "dev", "test")}
-    assert sum(speakers.values()) == 6 and min(speakers.values()) >= 1
+    assert sum(speakers.values()) == 6 + 2 and min(speakers.values()) >= 1  # 2 generated test speakers
 
     # A second run finds everything finished and redoes nothing.
     stamp = (tmp_path / "data" / "fbank" / "train" / "frames.f32").stat().st_mtime_ns

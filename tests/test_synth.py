@@ -13,7 +13,7 @@ from asrdistill.lang.lexicon import read_dict_dir
 from asrdistill.data.kaldi_dir import read_data_dir
 from asrdistill.data.synth.corpus import (SPLITS, SynthOptions, UtteranceSpec, build_lexicon,
                                           ctm_lines, make_speakers, phone_segments, prepare_synth,
-                                          render_utterance)
+                                          plan_utterances, render_utterance)
 from asrdistill.lang.arpabet import ARPABET
 
 TINY = dict(hours=0.02, num_speakers=6, seed=3)  # ~70 s of audio, 30 utterances
@@ -112,6 +112,71 @@ def test_held_out_voices_are_adult_and_the_rule_rejects_odd_ones() -> None:
     assert not any(adult_voice(v) for v in ("Alicia", "steph", "ian", "shelby")) and adult_voice("m6")
     with pytest.raises(ValueError, match="no voice variant"):
         variant_formant_factors("no-such-voice")
+
+
+def _generator():
+    """The corpus's sentence generator and lexicon, as prepare_synth builds them."""
+    from asrdistill.data.synth.grammar import FUNCTION_WORDS, SentenceGenerator
+    from asrdistill.data.synth.vocab import load_word_classes
+
+    vocab = load_word_classes()
+    lexicon, _, _ = build_lexicon(vocab.all_words() | set(FUNCTION_WORDS))
+    vocab = vocab.restrict(lambda w: w in lexicon)
+    return SentenceGenerator(vocab, {w for w, p in lexicon.items() if p and p[0][0] in "AEIOU"}), lexicon
+
+
+def test_generated_test_speakers_have_adult_voices_of_their_own_on_top_of_the_hours() -> None:
+    from asrdistill.data.synth.corpus import ADULT_FORMANT_RANGE, generated_voice, generated_voices
+    from asrdistill.lang.espeak import formant_factors
+
+    base = make_speakers(SynthOptions())
+    opts = SynthOptions(generated_test_speakers=9)
+    speakers = make_speakers(opts)
+    gen = [s for s in speakers if s.generated]
+    assert len(gen) == 9 and {s.split for s in gen} == {"test"}
+    assert sum(s.gender == "f" for s in gen) == 5 and all(s.id[0] == s.gender for s in gen)
+    assert [s for s in speakers if not s.generated] == base  # the other speakers are unchanged
+    voices = generated_voices(opts, speakers)
+    assert len(voices) == 9 and len(set(voices.values())) == 9  # a voice of its own each
+    assert not {s.voice for s in gen} & {s.voice for s in base}
+    lo, hi = ADULT_FORMANT_RANGE
+    for s in gen:
+        text = voices[s.voice.split("+")[1]]
+        assert all(lo <= f <= hi for n, f in formant_factors(text).items() if 1 <= n <= 5)
+        assert text == generated_voice(0, s.voice.split("+")[1], s.gender)
+    scale = {g: np.mean([np.mean([formant_factors(voices[s.voice.split("+")[1]])[n] for n in range(1, 6)])
+                         for s in gen if s.gender == g]) for g in "fm"}
+    assert scale["f"] > scale["m"] + 10  # female vocal tracts are shorter: higher formants
+    # another corpus seed draws other voices
+    assert generated_voice(1, "gen_f21", "f") != generated_voice(0, "gen_f21", "f")
+    # their audio comes on top of the hours: the planned speakers' sentences do not change
+    generator, lexicon = _generator()
+    plain = plan_utterances(SynthOptions(hours=0.3), make_speakers(SynthOptions(hours=0.3)), generator, lexicon)
+    more_opts = SynthOptions(hours=0.3, generated_test_speakers=4, generated_utts_per_speaker=3)
+    more = plan_utterances(more_opts, make_speakers(more_opts), generator, lexicon)
+    assert [(u.utt, u.spoken) for u in more if not u.speaker.generated] == [(u.utt, u.spoken) for u in plain]
+    extra = [u for u in more if u.speaker.generated]
+    assert len(extra) == 4 * 3
+    train_text = {u.spoken for u in more if u.split == "train"}
+    assert not train_text & {u.spoken for u in extra}
+
+
+def test_a_generated_voice_is_heard_and_an_unknown_variant_is_an_error() -> None:
+    import dataclasses
+
+    from asrdistill.lang.espeak import Espeak
+
+    opts = SynthOptions(generated_test_speakers=2)
+    spk = next(s for s in make_speakers(opts) if s.generated)
+    spec = UtteranceSpec(f"{spk.id}-00000", "test", spk, ["hello"], "hello there.")
+    lexicon = {"hello": ["HH", "AH", "L", "OW"]}
+    own = render_utterance(spec, opts, lexicon, degrade=False).samples
+    plain = dataclasses.replace(spk, voice="en-us", generated=False)
+    base = render_utterance(dataclasses.replace(spec, speaker=plain), opts, lexicon, degrade=False).samples
+    assert len(own) != len(base) or not np.array_equal(own, base)  # not the base voice
+    assert np.array_equal(own, render_utterance(spec, opts, lexicon, degrade=False).samples)
+    with Espeak() as es, pytest.raises(ValueError, match="no voice variant 'gen_f21'"):
+        es.set_voice("en-us+gen_f21")  # espeak-ng itself would fall back to the base voice
 
 
 def test_more_speakers_than_variants_reuse_only_training_variants() -> None:

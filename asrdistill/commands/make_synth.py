@@ -20,6 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-speakers", type=int, help="held-out test speakers (default 12; the same rule)")
     p.add_argument("--eval-utts-per-speaker", type=int,
                    help="sentences each dev/test speaker reads (default 20)")
+    p.add_argument("--generated-test-speakers", type=int,
+                   help="extra test speakers, each with a new voice of its own drawn at random in the adult range "
+                        "(the bundled espeak-ng has only 12 adult voices to hold out); their audio comes on top of "
+                        "--hours (default 0)")
+    p.add_argument("--generated-utts-per-speaker", type=int,
+                   help="sentences each generated test speaker reads (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--nj", type=int, default=2, help="parallel processes (default 2)")
     p.add_argument("--snr-db", type=float, nargs=2, default=(5.0, 20.0), metavar=("LO", "HI"),
@@ -42,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         snr_db=tuple(args.snr_db), rt60=tuple(args.rt60),
         noise_types=tuple(t.strip() for t in args.noise_types.split(",") if t.strip()),
         progress=not args.no_progress, dev_speakers=args.dev_speakers, test_speakers=args.test_speakers,
-        eval_utts_per_speaker=args.eval_utts_per_speaker)
+        eval_utts_per_speaker=args.eval_utts_per_speaker, generated_test_speakers=args.generated_test_speakers,
+        generated_utts_per_speaker=args.generated_utts_per_speaker)
     print(json.dumps(asdict(summary), indent=2, sort_keys=True))
     return 0

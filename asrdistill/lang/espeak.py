@@ -9,6 +9,9 @@ espeak-ng in synchronous mode with phoneme events on, collects the 22050 Hz int1
 synth callback delivers, and returns them together with the phoneme events (each phone's
 espeak mnemonic and its start time in ms on the audio's time axis).
 ``phonemize`` gives a word's phonemes as espeak mnemonics via ``espeak_TextToPhonemes``.
+:func:`data_with_variants` makes a data directory that holds extra voice variants (espeak-ng finds a
+variant only under its data directory's ``voices/!v/`` and falls back to the base voice, silently, for an
+unknown one).
 """
 from __future__ import annotations
 
@@ -67,7 +70,9 @@ class Synthesis:
 class Espeak:
     """espeak-ng through ctypes (synchronous output, phoneme events on)."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_path: str | None = None) -> None:
+        """``data_path``: an espeak-ng data directory (default: the bundled one), e.g. from
+        :func:`data_with_variants`."""
         import espeakng_loader
 
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
@@ -81,11 +86,11 @@ class Espeak:
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
-        data_path = espeakng_loader.get_data_path().encode()
-        self.sample_rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path,
+        self.data_path = data_path or espeakng_loader.get_data_path()
+        self.sample_rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(),
                                                  INITIALIZE_PHONEME_EVENTS | INITIALIZE_DONT_EXIT)
         if self.sample_rate <= 0:
-            raise RuntimeError(f"espeak_Initialize failed ({self.sample_rate}); data path {data_path!r}")
+            raise RuntimeError(f"espeak_Initialize failed ({self.sample_rate}); data path {self.data_path!r}")
         self._lib = lib
         self._chunks: list[np.ndarray] = []
         self._phones: list[tuple[str, int]] = []
@@ -128,8 +133,14 @@ class Espeak:
 
     def set_voice(self, name: str) -> None:
         """Select a voice such as ``en-us+f3`` (language + variant)."""
+        import os
+
         raw = name.encode()
         if raw != self._voice:
+            variant = name.split("+", 1)[1] if "+" in name else ""
+            # espeak-ng takes an unknown variant for the base voice without a word
+            if variant and not os.path.isfile(os.path.join(self.data_path, "voices", "!v", variant)):
+                raise ValueError(f"espeak-ng has no voice variant {variant!r} in {self.data_path}")
             if self._lib.espeak_SetVoiceByName(raw) != 0:
                 raise ValueError(f"espeak-ng has no voice {name!r}")
             self._voice = raw
@@ -182,8 +193,7 @@ class Espeak:
 
 def variant_formant_factors(variant: str) -> dict[int, int]:
     """Formant frequency factors (percent of the base voice's) of an espeak-ng voice variant, by formant
-    number, read from the bundled ``voices/!v/<variant>`` file (``formant N freq strength width``); a formant
-    the file does not set keeps the base voice's (100)."""
+    number, read from the bundled ``voices/!v/<variant>`` file (see :func:`formant_factors`)."""
     from pathlib import Path
 
     import espeakng_loader
@@ -193,9 +203,48 @@ def variant_formant_factors(variant: str) -> dict[int, int]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as err:
         raise ValueError(f"espeak-ng has no voice variant {variant!r} ({err})") from None
+    return formant_factors(text)
+
+
+def formant_factors(text: str) -> dict[int, int]:
+    """Formant frequency factors by formant number from a variant file's text (``formant N freq strength
+    width`` lines); a formant the file does not set keeps the base voice's (100)."""
     factors = {n: 100 for n in range(9)}
     for line in text.splitlines():
         words = line.split("//")[0].split()
         if len(words) >= 3 and words[0] == "formant" and words[1].isdigit():
             factors[int(words[1])] = int(words[2])
     return factors
+
+
+def data_with_variants(dest: str, variants: dict[str, str]) -> str:
+    """Make ``dest`` an espeak-ng data directory that is the bundled one plus the voice variants
+    ``variants`` (file name -> text of a variant file), and return its path.
+
+    Every entry of the bundled directory is linked, not copied; ``voices/!v/`` is a directory of links to
+    the bundled variants and the new files. A name that is already a bundled variant is an error. Keep
+    ``dest`` short: espeak-ng keeps its data path in a fixed-size buffer.
+    """
+    import os
+    from pathlib import Path
+
+    import espeakng_loader
+
+    src, out = Path(espeakng_loader.get_data_path()), Path(dest)
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in src.iterdir():
+        if entry.name != "voices":
+            os.symlink(entry, out / entry.name)
+    (out / "voices").mkdir()
+    for entry in (src / "voices").iterdir():
+        if entry.name != "!v":
+            os.symlink(entry, out / "voices" / entry.name)
+    vdir = out / "voices" / "!v"
+    vdir.mkdir()
+    for entry in (src / "voices" / "!v").iterdir():
+        os.symlink(entry, vdir / entry.name)
+    for name, text in variants.items():
+        if (vdir / name).exists() or "/" in name or not name:
+            raise ValueError(f"voice variant name {name!r} is taken or not a file name")
+        (vdir / name).write_text(text, encoding="utf-8")
+    return str(out)

@@ -475,10 +475,11 @@ def format_results(res: dict) -> str:
                if e.get("wer") and e["wer"].get("test")]
     if per_spk:
         spks = sorted({s for _, p in per_spk for s in p})
-        lines += ["", "### Test WER per speaker", "", "| system | " + " | ".join(spks) + " |",
-                  "|---|" + "---|" * len(spks)]
-        for name, p in per_spk:
-            lines.append(f"| {name} | " + " | ".join("-" if p.get(s) is None else f"{p[s]:.1f}" for s in spks) + " |")
+        lines += ["", "### Test WER per speaker", "", "| speaker | " + " | ".join(n for n, _ in per_spk) + " |",
+                  "|---|" + "---|" * len(per_spk)]
+        for s in spks:  # a row per speaker: a test set may have dozens
+            lines.append(f"| {s} | " + " | ".join("-" if p.get(s) is None else f"{p[s]:.1f}" for _, p in per_spk)
+                         + " |")
     if res.get("alignment_boundaries_md"):
         lines += ["", "## Alignment quality: phone boundaries vs the synthesizer's ground truth", "",
                   res["alignment_boundaries_md"].strip()]

@@ -16,6 +16,8 @@ Output (``out_dir``)::
     dict/                              lexicon.txt, silence_phones.txt, nonsilence_phones.txt,
                                        optional_silence.txt, extra_questions.txt
     utterances.jsonl                   per-utterance generation parameters (voice, rate, SNR, RT60 ...)
+    speakers.json                      every speaker's split, voice, pitch, range and rate
+    voices/<name>                      the generated voices' espeak-ng variant files (if any)
     summary.json                       corpus statistics (see :class:`SynthCorpus`)
     .done                              completion marker
 
@@ -36,12 +38,17 @@ corpora hold out ~20% of the speakers per split), genders balanced. The held-out
 heard in training, and each of them speaks once in dev and once in test (two speakers with their own pitch,
 range and rate): dev and test are matched sets of the same unseen voices, so the choices made on dev meet
 the same kinds of voice on test, and each set has as many independent voices as the synthesizer offers.
+``generated_test_speakers`` adds test speakers with voices of their own drawn at random in the adult range
+(:func:`generated_voice`): 12 bundled voices are too few to measure a 1-point WER difference between
+systems, and a voice heard once, in test only, is as unseen as a voice can be. Their audio comes on top of
+``hours``.
 Dev/test sentences never occur in train. Dev and test speakers read ``eval_utts_per_speaker`` sentences each
 (more speakers, fewer utterances). The lexicon has each word's citation form plus the pronunciation variants
 spoken in the training split only.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing as mp
@@ -90,6 +97,40 @@ def adult_voice(variant: str) -> bool:
     return all(lo <= factors[n] <= hi for n in range(1, 6))
 
 
+# Generated voices (test only; :func:`generated_voice`). The bundled espeak-ng offers 12 adult voices unheard in
+# training, too few test voices to measure a 1-point WER difference (README, "Measured"). A generated voice is
+# a variant file with a vocal-tract scale (all five formant frequencies, % of the base voice), each formant
+# jittered by +-5% around it and kept in ADULT_FORMANT_RANGE, random formant strengths and a pitch base and
+# range (Hz). The ranges are those of the bundled adult held-out voices' files (female F1-F5 95-135%, pitch
+# base 120-205 Hz; male 90-110%, 65-90 Hz), chosen from the voice files alone, before any system was
+# evaluated on a generated voice.
+GENERATED_SCALE = {"f": (105.0, 122.0), "m": (92.0, 104.0)}
+GENERATED_PITCH_BASE = {"f": (135, 205), "m": (65, 92)}
+GENERATED_PITCH_RANGE = {"f": (45, 100), "m": (25, 50)}
+
+
+def generated_voice(seed: int, name: str, gender: str) -> str:
+    """The text of an espeak-ng variant file for a new adult voice (see :data:`GENERATED_SCALE`), drawn by
+    (seed, name): the same seed and name give the same voice."""
+    rng = utterance_rng(seed, f"voice:{name}")
+    scale = rng.uniform(*GENERATED_SCALE[gender])
+    base = int(rng.integers(GENERATED_PITCH_BASE[gender][0], GENERATED_PITCH_BASE[gender][1] + 1))
+    top = base + int(rng.integers(GENERATED_PITCH_RANGE[gender][0], GENERATED_PITCH_RANGE[gender][1] + 1))
+    lo, hi = ADULT_FORMANT_RANGE
+    lines = ["language variant", f"name {name}", f"gender {'female' if gender == 'f' else 'male'}",
+             f"pitch {base} {top}"]
+    for n in range(1, 6):
+        factor = int(round(min(max(scale * rng.uniform(0.95, 1.05), lo), hi)))
+        lines.append(f"formant {n} {factor} {int(rng.integers(85, 116))} 100")
+    return "\n".join(lines) + "\n"
+
+
+def generated_voices(opts: "SynthOptions", speakers: list["Speaker"]) -> dict[str, str]:
+    """Variant name -> variant file text of every generated voice among ``speakers``."""
+    return {s.voice.split("+", 1)[1]: generated_voice(opts.seed, s.voice.split("+", 1)[1], s.gender)
+            for s in speakers if s.generated}
+
+
 DONE_MARKER = ".done"
 
 
@@ -112,6 +153,8 @@ class SynthOptions:
     dev_speakers: int = 12           # at most; small corpora hold out ~20% of the speakers per split
     test_speakers: int = 12
     eval_utts_per_speaker: int = 20  # dev/test: more speakers, fewer utterances each
+    generated_test_speakers: int = 0  # extra test speakers, each with a voice of its own drawn at random
+    generated_utts_per_speaker: int = 10  # sentences each of them reads (their audio comes on top of hours)
 
 
 @dataclass
@@ -123,6 +166,7 @@ class Speaker:
     pitch_range: int
     rate: float           # words per minute before the per-utterance jitter
     split: str
+    generated: bool = False  # voice drawn by :func:`generated_voice`, not a bundled variant
 
 
 @dataclass
@@ -190,7 +234,8 @@ def make_speakers(opts: SynthOptions) -> list[Speaker]:
     split every speaker has a variant of its own and dev and test hold the same unseen voices. Training
     speakers cycle through the other variants, so no variant of a dev or test speaker is ever heard in
     training (with more speakers than variants, training speakers share variants and differ in pitch, range
-    and rate).
+    and rate). ``generated_test_speakers`` more test speakers (ids after each gender's last) each get a voice
+    of their own from :func:`generated_voice`, heard nowhere else.
     """
     n = opts.num_speakers
     if n < 3:
@@ -223,15 +268,21 @@ def make_speakers(opts: SynthOptions) -> list[Speaker]:
         shared = variants[:len(variants) - HELD_OUT_VOICES]
         for k, spk in enumerate(s for s in ids if s not in held):
             voice[spk] = shared[k % len(shared)]
+    # generated test speakers continue each gender's numbering, half female; each has a voice of its own
+    n_gen = max(0, opts.generated_test_speakers)
+    generated = ([f"f{n_f + i + 1:02d}" for i in range((n_gen + 1) // 2)]
+                 + [f"m{n - n_f + i + 1:02d}" for i in range(n_gen // 2)])
+    for spk in generated:
+        voice[spk] = f"gen_{spk}"
     speakers = []
-    for spk in female + male:
+    for spk in female + male + generated:
         rng = utterance_rng(opts.seed, f"speaker:{spk}")
-        split = "test" if spk in test_ids else "dev" if spk in dev_ids else "train"
+        split = "test" if spk in test_ids or spk in generated else "dev" if spk in dev_ids else "train"
         speakers.append(Speaker(
             id=spk, gender=spk[0], voice=f"en-us+{voice[spk]}",
             pitch=int(rng.integers(opts.pitch[0], opts.pitch[1] + 1)),
             pitch_range=int(rng.integers(opts.pitch_range[0], opts.pitch_range[1] + 1)),
-            rate=float(round(rng.uniform(*opts.rate_wpm), 1)), split=split))
+            rate=float(round(rng.uniform(*opts.rate_wpm), 1)), split=split, generated=spk in generated))
     return sorted(speakers, key=lambda s: s.id)
 
 
@@ -248,18 +299,22 @@ def plan_utterances(opts: SynthOptions, speakers: list[Speaker], generator,
     A dev/test speaker reads ``eval_utts_per_speaker`` sentences but no more audio than an even share of
     ``hours`` (so tiny corpora stay tiny); the training speakers share the rest of ``hours``.
     """
-    share = opts.hours * 3600.0 / len(speakers)
-    held = [s for s in speakers if s.split != "train"]
-    train = [s for s in speakers if s.split == "train"]
+    planned = [s for s in speakers if not s.generated]   # generated speakers come on top of ``hours``
+    share = opts.hours * 3600.0 / len(planned)
+    held = [s for s in planned if s.split != "train"]
+    train = [s for s in planned if s.split == "train"]
     eval_budget = min(share, opts.eval_utts_per_speaker * 3.0)  # ~3 s per utterance (planning only)
     train_budget = max(share, (opts.hours * 3600.0 - eval_budget * len(held)) / max(len(train), 1))
     seen: set[str] = set()
     specs: list[UtteranceSpec] = []
-    for spk in train + held:
+    for spk in train + held + [s for s in speakers if s.generated]:
         rng = utterance_rng(opts.seed, f"text:{spk.id}")
         total, i = 0.0, 0
         budget = train_budget if spk.split == "train" else eval_budget
         limit = None if spk.split == "train" else opts.eval_utts_per_speaker
+        if spk.generated:
+            budget = limit = opts.generated_utts_per_speaker
+            budget *= 3.0
         while total < budget and (limit is None or i < limit):
             for _ in range(1000):
                 sent = generator.sentence(rng)
@@ -276,11 +331,11 @@ def plan_utterances(opts: SynthOptions, speakers: list[Speaker], generator,
 
 # ---------------------------------------------------------------- rendering (workers)
 
-def _espeak():
+def _espeak(data_path: str | None = None):
     """A fresh espeak-ng instance (see :mod:`.espeak`: output must not depend on history)."""
     from asrdistill.lang.espeak import Espeak
 
-    return Espeak()
+    return Espeak(data_path)
 
 
 def phone_segments(events: list[tuple[str, int]], n_samples: int, sample_rate: int
@@ -380,8 +435,15 @@ class Rendered:
 
 
 def render_utterance(spec: UtteranceSpec, opts: SynthOptions, lexicon: dict[str, list[str]],
-                     degrade: bool = True) -> Rendered:
-    """Synthesise one utterance; ``degrade=False`` gives the clean (padded) signal, same scale."""
+                     degrade: bool = True, espeak_data: str | None = None) -> Rendered:
+    """Synthesise one utterance; ``degrade=False`` gives the clean (padded) signal, same scale.
+
+    ``espeak_data``: a data directory that holds the generated voices (:func:`voices_data_dir`); a
+    generated speaker's utterance without one makes its own for the call.
+    """
+    if spec.speaker.generated and espeak_data is None:
+        with voices_data_dir(opts, [spec.speaker]) as path:
+            return render_utterance(spec, opts, lexicon, degrade, path)
     from scipy.signal import resample_poly
 
     from asrdistill.data.synth import acoustics
@@ -396,7 +458,7 @@ def render_utterance(spec: UtteranceSpec, opts: SynthOptions, lexicon: dict[str,
     snr = rng.uniform(*opts.snr_db)
     peak = rng.uniform(0.3, 0.8)
 
-    with _espeak() as es:
+    with _espeak(espeak_data) as es:
         es.set_voice(spec.speaker.voice)
         es.set_parameters(rate=int(round(rate)), pitch=spec.speaker.pitch,
                           pitch_range=spec.speaker.pitch_range, volume=80)
@@ -426,12 +488,29 @@ def render_utterance(spec: UtteranceSpec, opts: SynthOptions, lexicon: dict[str,
     return Rendered(spec.utt, samples, segs, info)
 
 
-def _render_and_write(job: tuple[UtteranceSpec, SynthOptions, dict[str, list[str]], str]
+@contextlib.contextmanager
+def voices_data_dir(opts: SynthOptions, speakers: list[Speaker]):
+    """An espeak-ng data directory with the generated voices of ``speakers`` (None if there are none),
+    in a short-lived temporary directory (espeak-ng keeps its data path in a small buffer)."""
+    from asrdistill.lang.espeak import data_with_variants
+
+    variants = generated_voices(opts, speakers)
+    if not variants:
+        yield None
+        return
+    tmp = tempfile.mkdtemp(prefix="espeak.")
+    try:
+        yield data_with_variants(os.path.join(tmp, "d"), variants)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _render_and_write(job: tuple[UtteranceSpec, SynthOptions, dict[str, list[str]], str, str | None]
                       ) -> tuple[str, list[str], dict]:
     import soundfile as sf
 
-    spec, opts, lexicon, wav_path = job
-    r = render_utterance(spec, opts, lexicon)
+    spec, opts, lexicon, wav_path, espeak_data = job
+    r = render_utterance(spec, opts, lexicon, espeak_data=espeak_data)
     Path(wav_path).parent.mkdir(parents=True, exist_ok=True)
     sf.write(wav_path, r.samples, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     return r.utt, ctm_lines(r.utt, r.segments), r.info
@@ -479,7 +558,8 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
                   rt60: tuple[float, float] = (0.15, 0.4),
                   noise_types: tuple[str, ...] = ("white", "pink", "babble"),
                   progress: bool = True, dev_speakers: int | None = None, test_speakers: int | None = None,
-                  eval_utts_per_speaker: int | None = None) -> SynthCorpus:
+                  eval_utts_per_speaker: int | None = None, generated_test_speakers: int | None = None,
+                  generated_utts_per_speaker: int | None = None) -> SynthCorpus:
     """Generate the synthetic corpus into ``out_dir`` (see the module docstring for the layout).
 
     The speaker counts left at None take :class:`SynthOptions`' defaults.
@@ -498,7 +578,10 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
     out_dir = Path(out_dir).absolute()
     counts = {k: int(v) for k, v in dict(num_speakers=num_speakers, dev_speakers=dev_speakers,
                                           test_speakers=test_speakers,
-                                          eval_utts_per_speaker=eval_utts_per_speaker).items() if v is not None}
+                                          eval_utts_per_speaker=eval_utts_per_speaker,
+                                          generated_test_speakers=generated_test_speakers,
+                                          generated_utts_per_speaker=generated_utts_per_speaker).items()
+              if v is not None}
     opts = SynthOptions(hours=float(hours), seed=int(seed),
                         snr_db=(float(snr_db[0]), float(snr_db[1])), rt60=(float(rt60[0]), float(rt60[1])),
                         noise_types=tuple(noise_types), **counts)
@@ -534,9 +617,11 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    stack = contextlib.ExitStack()
     try:
+        espeak_data = stack.enter_context(voices_data_dir(opts, speakers))
         jobs = [(s, opts, {w: lexicon[w] for w in s.words},
-                 str(stage / "wav" / s.split / s.speaker.id / f"{s.utt}.wav")) for s in specs]
+                 str(stage / "wav" / s.split / s.speaker.id / f"{s.utt}.wav"), espeak_data) for s in specs]
         results: dict[str, tuple[list[str], dict]] = {}
         bar = tqdm(total=len(jobs), desc="synth", unit="utt", disable=not progress)
         if nj == 1:
@@ -585,6 +670,9 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
         (stage / "utterances.jsonl").write_text(
             "".join(json.dumps(results[s.utt][1], sort_keys=True) + "\n" for s in specs))
         (stage / "speakers.json").write_text(json.dumps([asdict(s) for s in speakers], indent=2) + "\n")
+        for name, text in generated_voices(opts, speakers).items():  # the generated voices, for the record
+            (stage / "voices").mkdir(exist_ok=True)
+            (stage / "voices" / name).write_text(text)
         total = sum(seconds.values())
         summary = SynthCorpus(
             out_dir=str(out_dir),
@@ -605,6 +693,7 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
             shutil.rmtree(out_dir)
         os.replace(stage, out_dir)
     finally:
+        stack.close()
         shutil.rmtree(stage, ignore_errors=True)
     log.info("synthetic corpus: %.2f h (%s) in %.1f s, %.0fx real time", total / 3600,
              ", ".join(f"{k} {v:.3f} h" for k, v in summary.hours.items()), gen_seconds, summary.real_time_factor)
@@ -612,4 +701,7 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
 
 
 def _options_json(opts: SynthOptions) -> dict:
-    return json.loads(json.dumps(asdict(opts)))
+    d = json.loads(json.dumps(asdict(opts)))
+    if not opts.generated_test_speakers:  # as corpora made before there were generated voices record them
+        del d["generated_test_speakers"], d["generated_utts_per_speaker"]
+    return d
