@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(the bundled espeak-ng has only 12 adult voices to hold out); their audio comes on top of "
                         "--hours (default 0)")
     p.add_argument("--generated-utts-per-speaker", type=int,
-                   help="sentences each generated test speaker reads (default 10)")
+                   help="sentences each generated test speaker reads, at most (default 10; as for dev/test "
+                        "speakers, planning at ~3 s a sentence can stop a slow speaker one short)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--nj", type=int, default=2, help="parallel processes (default 2)")
     p.add_argument("--snr-db", type=float, nargs=2, default=(5.0, 20.0), metavar=("LO", "HI"),

@@ -15,7 +15,7 @@ num_speakers=40    # synthetic speakers: 16 train / 12 dev / 12 test (20 utteran
                    # unheard in train, each spoken by one dev and one test speaker
 generated_test_speakers=72  # more test speakers, each with a new adult voice drawn at random (on top of --hours):
                    # 12 voices cannot measure a 1-point WER difference (README, "Measured")
-generated_utts=10  # sentences each generated test speaker reads (more speakers, fewer utterances each)
+generated_utts=10  # sentences each generated test speaker reads, at most (more speakers, fewer utterances each)
 seed=0             # corpus seed: same seed and options give the same files
 snr_low=5          # additive noise SNR range in dB, per utterance
 snr_high=20

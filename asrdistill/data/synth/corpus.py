@@ -154,7 +154,7 @@ class SynthOptions:
     test_speakers: int = 12
     eval_utts_per_speaker: int = 20  # dev/test: more speakers, fewer utterances each
     generated_test_speakers: int = 0  # extra test speakers, each with a voice of its own drawn at random
-    generated_utts_per_speaker: int = 10  # sentences each of them reads (their audio comes on top of hours)
+    generated_utts_per_speaker: int = 10  # sentences each of them reads, at most (on top of hours)
 
 
 @dataclass
