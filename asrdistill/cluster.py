@@ -26,6 +26,7 @@ log = get_logger(__name__)
 
 _CLIENTS: dict[str, Any] = {}
 _LOCK = threading.Lock()
+CANCEL_WAIT_SECONDS = 600  # how long a map stopped early waits for the jobs already sent (see DaskBackend.cancel)
 
 
 def _distributed():
@@ -97,5 +98,22 @@ class DaskBackend:
             raise UserFacingError(f"Dask workers died running a job ({err}): out of memory? See the workers' "
                                   "logs") from None
 
-    def cancel(self, fut: Any) -> None:
-        fut.cancel()
+    def cancel(self, futs: list[Any]) -> None:
+        """End jobs early (a map stopped by an error): a task already running on a worker cannot be stopped, and
+        it could go on writing into a directory the caller is about to remove (a race that left a half-removed
+        temporary directory behind), so wait for the jobs sent (at most the map's window; a queued one runs
+        too), then release them."""
+        import time
+
+        deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+        for fut in futs:
+            try:
+                fut.exception(timeout=max(0.0, deadline - time.monotonic()))  # waits; a job's error is not ours
+            except (TimeoutError, self._distributed.TimeoutError):
+                log.warning("%d Dask jobs still running %d s after the map stopped; not waiting for them",
+                            sum(not f.done() for f in futs), CANCEL_WAIT_SECONDS)
+                break
+            except Exception:  # noqa: BLE001 -- cancelled or lost: nothing of it runs any more
+                pass
+        for fut in futs:
+            fut.cancel()

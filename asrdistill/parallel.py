@@ -44,7 +44,9 @@ class Executor(Protocol):
 def ordered_results(submit: Callable[[Any], Any], result: Callable[[Any], Any], cancel: Callable[[Any], Any],
                     jobs: Iterable[Any], window: int) -> Iterator[Any]:
     """Submit jobs keeping at most ``window`` in flight; yield ``result(future)`` in submission order.
-    Whatever ends the iteration early (an error, the consumer closing the generator) cancels the rest."""
+    Whatever ends the iteration early (an error, the consumer closing the generator) calls ``cancel`` on the
+    list of jobs still in flight (it must not return while one of them can still write: the caller may be
+    about to remove their output directory)."""
     pending: collections.deque = collections.deque()
     try:
         for job in jobs:
@@ -54,8 +56,8 @@ def ordered_results(submit: Callable[[Any], Any], result: Callable[[Any], Any], 
         while pending:
             yield result(pending.popleft())
     finally:
-        for fut in pending:
-            cancel(fut)
+        if pending:
+            cancel(list(pending))
 
 
 # --- per-worker state ------------------------------------------------------------------------------
@@ -144,7 +146,8 @@ class LocalExecutor:
             return pool.submit(fn, job) if shared is None else pool.submit(_call_with_shared, fn, job)
 
         try:
-            yield from ordered_results(submit, lambda f: f.result(), lambda f: f.cancel(), jobs,
+            # cancel() stops the jobs not started; the pool's shutdown below waits for the running ones
+            yield from ordered_results(submit, lambda f: f.result(), lambda fs: [f.cancel() for f in fs], jobs,
                                        self.nj * self.ahead)
         except BrokenProcessPool as err:
             raise UserFacingError(f"a worker process running {getattr(fn, '__name__', fn)} died (killed, out of "
@@ -155,7 +158,7 @@ class LocalExecutor:
 
 class ClusterExecutor:
     """An :class:`Executor` over a cluster backend (:class:`asrdistill.cluster.DaskBackend`: ``threads()``,
-    ``share(obj)``, ``submit(fn, *args)``, ``result(fut)``, ``cancel(fut)``, ``release(handle)``).
+    ``share(obj)``, ``submit(fn, *args)``, ``result(fut)``, ``cancel(futs)``, ``release(handle)``).
 
     ``nj`` is the number of worker threads when the executor is made; each :meth:`map` keeps ``ahead`` jobs per
     worker thread in flight (at least ``ahead``: a cluster whose workers are still starting, as under

@@ -134,6 +134,27 @@ def test_worker_error_on_dask_is_clear_and_leaves_nothing(scheduler, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_dask_map_stopped_by_an_error_waits_for_the_jobs_it_sent(scheduler, tmp_path):
+    """A task running on a worker cannot be stopped: the map must not return before it ends, or it writes into
+    a directory its caller is already removing (it left a temporary feature dir behind now and then)."""
+    done = tmp_path / "slow.done"
+
+    def job(j):  # nested: cloudpickle sends it to the workers by value
+        import time
+
+        path, fail = j
+        if fail:
+            raise ValueError("job failed")
+        time.sleep(1.0)
+        with open(path, "w") as f:
+            f.write("x")
+        return path
+
+    with pytest.raises(ValueError, match="job failed"):
+        list(make_executor(scheduler=scheduler).map(job, [("", True), (str(done), False)]))
+    assert done.exists()
+
+
 # -- GMM training and alignment --------------------------------------------------------------------
 
 def test_gmm_training_and_alignment_on_dask_are_identical(scheduler, tmp_path):
