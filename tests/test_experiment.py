@@ -193,3 +193,17 @@ def test_manifest_drop_decode(tmp_path):
     assert "sys" not in Manifest(tmp_path).data["decodes"]
     with pytest.raises(UserFacingError):
         m.drop_decode("sys", "dev")
+
+
+def test_an_option_added_later_leaves_finished_work_alone(tmp_path):
+    """keep_lr_epochs came after experiments existed: at 0 (its old behaviour) it is not in the fingerprint, so
+    their DNNs are not retrained; set, it is."""
+    import argparse
+
+    from asrdistill.commands import command_step
+
+    def fingerprint(**opts):
+        return command_step(argparse.Namespace(lr=0.02, **opts), "train-dnn", str(tmp_path / "out"), {}).fingerprint
+
+    assert fingerprint(keep_lr_epochs=0) == fingerprint()
+    assert fingerprint(keep_lr_epochs=3) != fingerprint()

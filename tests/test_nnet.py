@@ -159,6 +159,10 @@ def test_newbob_schedule():
     f.start(10.0)
     f.step(1, 5.0), f.step(2, 2.5)
     assert f.halving and f.lr == 0.5 and not f.stopped  # halves after epoch 2 although dev improved by half
+    k = Newbob(lr=1.0, keep_lr_epochs=2)  # Kaldi's keep_lr_iters: neither worse nor flat epochs halve in them
+    k.start(10.0)
+    assert not k.step(1, 11.0) and k.step(2, 9.999) and k.lr == 1.0 and not k.halving
+    assert k.step(3, 9.998) and k.halving and k.lr == 0.5 and k.best_epoch == 3
     e = Newbob(lr=1.0, schedule="constant", early_stop_patience=2)
     e.start(10.0)
     e.step(1, 9.0), e.step(2, 9.5)
@@ -205,6 +209,27 @@ def test_newbob_rejects_worse_epoch(toy, tmp_path):
     assert [h["lr"] for h in res.history] == [0.02, 0.02, 0.02, 0.01]  # rejection -> halving -> stop
     assert res.best_epoch == 1
     assert evaluate_frames(res.model, dev)["ce"] == pytest.approx(res.history[1]["dev_ce"], rel=1e-6)
+
+
+def test_keep_lr_epochs_go_on_from_a_worse_epoch_and_keep_the_best(toy, tmp_path):
+    _, train, dev = toy
+    objective = _WrongTargets()
+
+    def go_wrong(epoch, record):
+        objective.wrong = epoch == 1  # epoch 2 makes dev worse, epoch 3 learns the right targets again
+
+    res = train_model(SMALL, train, dev, tmp_path / "exp", quiet(max_epochs=3, keep_lr_epochs=2),
+                      objective=objective, on_epoch_end=go_wrong)
+    assert [h["accepted"] for h in res.history] == [True, True, True, True]  # epoch 2 kept, not rolled back
+    assert [h["lr"] for h in res.history[1:]] == [0.02, 0.02, 0.02]
+    assert res.history[2]["dev_ce"] > res.history[1]["dev_ce"]
+    objective.wrong = False
+    plain = train_model(SMALL, train, dev, tmp_path / "plain", quiet(max_epochs=3), objective=objective,
+                        on_epoch_end=go_wrong)  # the same run without: epoch 2 is rolled back, the lr halves
+    assert [h["accepted"] for h in plain.history[:3]] == [True, True, False] and plain.history[3]["lr"] == 0.01
+    best = min(range(1, 4), key=lambda i: res.history[i]["dev_ce"])
+    assert res.best_epoch == best  # the model kept is still the best-dev one
+    assert evaluate_frames(res.model, dev)["ce"] == pytest.approx(res.history[best]["dev_ce"], rel=1e-6)
 
 
 def test_failed_runs_write_no_model(toy, tmp_path):

@@ -20,6 +20,9 @@ from asrdistill.errors import UserFacingError
 #: the security opt-in for pipes).
 NON_SEMANTIC = frozenset({"func", "command", "verbose", "nj", "threads", "device", "no_progress", "no_resume",
                           "allow_pipes", "no_tensorboard", "executor", "scheduler"})
+#: Options added after experiments were made, with the value that behaves as before they existed: at that
+#: value they stay out of the fingerprint, so finished work is not redone for an option it never used.
+LATER_OPTIONS = {"keep_lr_epochs": 0}
 
 
 def named_values(items: list[str], option: str, value_name: str) -> dict[str, str]:
@@ -51,5 +54,6 @@ def command_step(args: argparse.Namespace, step: str, out: str, inputs: Mapping[
             flat[name] = value
     if options is None:
         skip = NON_SEMANTIC | set(inputs) | set(exclude)
-        options = {k: v for k, v in vars(args).items() if k not in skip and not callable(v)}
+        options = {k: v for k, v in vars(args).items() if k not in skip and not callable(v)
+                   and not (k in LATER_OPTIONS and v == LATER_OPTIONS[k])}
     return Step(out, step, options, flat)

@@ -54,6 +54,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--start-halving-epoch", type=int, metavar="EPOCH", default=_TRAIN.start_halving_epoch,
                    help="halve the learning rate after this epoch even while dev still improves by more than "
                         "--start-halving-impr (anneals within a small epoch budget)")
+    g.add_argument("--keep-lr-epochs", type=int, metavar="N", default=_TRAIN.keep_lr_epochs,
+                   help="the first N epochs keep the learning rate and are never rejected (Kaldi nnet1's "
+                        "--keep-lr-iters); newbob's halving and stopping start after them (default %(default)s)")
     g.add_argument("--early-stop", type=int, metavar="EPOCHS", default=_TRAIN.early_stop_patience,
                    help="stop after this many epochs without a better dev criterion (keeps the best)")
     g.add_argument("--dev-criterion", choices=("ce", "error"), default=_TRAIN.dev_criterion,
@@ -74,7 +77,7 @@ def train_config_from_args(args: argparse.Namespace) -> DnnTrainConfig:
                           optimizer=args.optimizer, learning_rate=args.lr, momentum=args.momentum,
                           weight_decay=args.weight_decay, schedule=args.schedule,
                           start_halving_impr=args.start_halving_impr, end_halving_impr=args.end_halving_impr,
-                          start_halving_epoch=args.start_halving_epoch,
+                          start_halving_epoch=args.start_halving_epoch, keep_lr_epochs=args.keep_lr_epochs,
                           early_stop_patience=args.early_stop, dev_criterion=args.dev_criterion, seed=args.seed,
                           num_threads=args.threads,
                           device=args.device, precision=args.precision, tensorboard=not args.no_tensorboard)

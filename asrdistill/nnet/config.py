@@ -82,6 +82,7 @@ class DnnTrainConfig(JsonConfig):
     start_halving_impr: float = 0.01
     end_halving_impr: float = 0.001
     start_halving_epoch: int | None = None  # halve after this epoch even if dev still improves a lot
+    keep_lr_epochs: int = 0           # Kaldi nnet1's keep_lr_iters: the first N epochs keep the lr, none is rejected
     reject_worse: bool = True
     early_stop_patience: int | None = None
     dev_criterion: str = "ce"         # what newbob / early stopping compare: dev "ce" or frame "error" (1 - acc)

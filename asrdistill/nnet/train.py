@@ -11,7 +11,8 @@ measured first. After each epoch, an epoch that does not lower the best dev CE i
 weights and optimiser state return to the best epoch's) when ``reject_worse``; the relative
 improvement of the best dev CE is then ``impr``. Once ``impr < start_halving_impr`` (or, with
 ``start_halving_epoch``, after that epoch at the latest) the learning rate is halved after every further
-epoch; once halving and ``impr < end_halving_impr`` training stops (not before ``min_epochs``), and always
+epoch (the first ``keep_lr_epochs`` epochs, Kaldi's ``keep_lr_iters``, keep the learning rate and are never
+rejected: training goes on from them; the best-dev model is still the one kept); once halving and ``impr < end_halving_impr`` training stops (not before ``min_epochs``), and always
 after ``max_epochs``. ``schedule="constant"`` keeps the learning rate fixed. ``early_stop_patience``
 additionally stops after that many epochs without a new best dev CE. The model kept is always the
 best-dev one. Guards: a non-finite training loss or dev CE, or a run in which no epoch improves on the
@@ -101,6 +102,7 @@ class Newbob:
     min_epochs: int = 1
     early_stop_patience: int | None = None
     start_halving_epoch: int | None = None
+    keep_lr_epochs: int = 0
     halving: bool = False
     best_loss: float = math.inf
     best_epoch: int = 0
@@ -126,6 +128,8 @@ class Newbob:
         if self.schedule != "newbob":
             return accepted
         impr = (prev - self.best_loss) / abs(prev) if math.isfinite(prev) and prev != 0 else math.inf
+        if epoch <= self.keep_lr_epochs:  # Kaldi's keep_lr_iters: no halving, no stop (and no rejection)
+            return accepted
         if self.halving and impr < self.end_halving_impr:
             if epoch >= self.min_epochs:
                 self.stopped, self.stop_reason = True, f"relative dev improvement {impr:.4g} < {self.end_halving_impr}"
@@ -149,7 +153,7 @@ class Newbob:
         return cls(lr=config.learning_rate, schedule=config.schedule, halving_factor=config.halving_factor,
                    start_halving_impr=config.start_halving_impr, end_halving_impr=config.end_halving_impr,
                    min_epochs=config.min_epochs, early_stop_patience=config.early_stop_patience,
-                   start_halving_epoch=config.start_halving_epoch)
+                   start_halving_epoch=config.start_halving_epoch, keep_lr_epochs=config.keep_lr_epochs)
 
 
 @dataclass
@@ -360,7 +364,8 @@ def dev_criterion(config: DnnTrainConfig, dev: dict[str, float]) -> float:
 
 def schedule_step(run: TrainRun, state: TrainState, dev: dict[str, float]) -> bool:
     """Newbob after an epoch: accept (save ``best.pt``) or reject (back to the best epoch's weights and
-    optimiser state); sets the next lr or stops. Returns whether the epoch was accepted."""
+    optimiser state); sets the next lr or stops. Returns whether the epoch was accepted (training goes on
+    from it; within ``keep_lr_epochs`` every epoch is, a worse one without becoming the best)."""
     if not math.isfinite(dev["ce"]):
         raise UserFacingError(f"{run.out}: the dev CE became {dev['ce']} after epoch {state.epoch}; nothing was "
                               "written. Lower the learning rate (--lr) and rerun with --no-resume")
@@ -369,6 +374,8 @@ def schedule_step(run: TrainRun, state: TrainState, dev: dict[str, float]) -> bo
         if run.main:
             _save_torch(run.best_path, {"epoch": state.epoch, "model": model_state(state.model),
                                         "optimizer": state.optimizer.state_dict()})
+    elif state.epoch <= state.sched.keep_lr_epochs:
+        return True  # kept: training goes on from it, though the best model stays the best epoch's
     elif run.config.reject_worse and state.sched.schedule == "newbob":
         best = _load_torch(run.best_path)
         state.model.load_state_dict(best["model"]["state_dict"])
