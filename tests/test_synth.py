@@ -141,10 +141,10 @@ def test_generated_test_speakers_have_adult_voices_of_their_own_on_top_of_the_ho
     assert not {s.voice for s in gen} & {s.voice for s in base}
     lo, hi = ADULT_FORMANT_RANGE
     for s in gen:
-        text = voices[s.voice.split("+")[1]]
+        text = voices[s.variant]
         assert all(lo <= f <= hi for n, f in formant_factors(text).items() if 1 <= n <= 5)
-        assert text == generated_voice(0, s.voice.split("+")[1], s.gender)
-    scale = {g: np.mean([np.mean([formant_factors(voices[s.voice.split("+")[1]])[n] for n in range(1, 6)])
+        assert text == generated_voice(0, s.variant, s.gender)
+    scale = {g: np.mean([np.mean([formant_factors(voices[s.variant])[n] for n in range(1, 6)])
                          for s in gen if s.gender == g]) for g in "fm"}
     assert scale["f"] > scale["m"] + 10  # female vocal tracts are shorter: higher formants
     # another corpus seed draws other voices

@@ -11,9 +11,9 @@ measured first. After each epoch, an epoch that does not lower the best dev CE i
 weights and optimiser state return to the best epoch's) when ``reject_worse``; the relative
 improvement of the best dev CE is then ``impr``. Once ``impr < start_halving_impr`` (or, with
 ``start_halving_epoch``, after that epoch at the latest) the learning rate is halved after every further
-epoch (the first ``keep_lr_epochs`` epochs, Kaldi's ``keep_lr_iters``, keep the learning rate and are never
-rejected: training goes on from them; the best-dev model is still the one kept); once halving and ``impr < end_halving_impr`` training stops (not before ``min_epochs``), and always
-after ``max_epochs``. ``schedule="constant"`` keeps the learning rate fixed. ``early_stop_patience``
+epoch; once halving and ``impr < end_halving_impr`` training stops (not before ``min_epochs``), and always
+after ``max_epochs``. The first ``keep_lr_epochs`` epochs (Kaldi's ``keep_lr_iters``) keep the learning rate
+and are never rejected: training goes on from them, and the best-dev model is still the one kept. ``schedule="constant"`` keeps the learning rate fixed. ``early_stop_patience``
 additionally stops after that many epochs without a new best dev CE. The model kept is always the
 best-dev one. Guards: a non-finite training loss or dev CE, or a run in which no epoch improves on the
 initial model, is an error that writes no ``final.mdl``; so is resuming a checkpoint of another architecture.
@@ -128,7 +128,7 @@ class Newbob:
         if self.schedule != "newbob":
             return accepted
         impr = (prev - self.best_loss) / abs(prev) if math.isfinite(prev) and prev != 0 else math.inf
-        if epoch <= self.keep_lr_epochs:  # Kaldi's keep_lr_iters: no halving, no stop (and no rejection)
+        if self.keeps_lr(epoch):  # no halving, no stop (and no rejection: schedule_step)
             return accepted
         if self.halving and impr < self.end_halving_impr:
             if epoch >= self.min_epochs:
@@ -140,6 +140,10 @@ class Newbob:
         if self.halving:
             self.lr *= self.halving_factor
         return accepted
+
+    def keeps_lr(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` is one of the first ``keep_lr_epochs`` (Kaldi's ``keep_lr_iters``)."""
+        return epoch <= self.keep_lr_epochs
 
     def state_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -374,7 +378,7 @@ def schedule_step(run: TrainRun, state: TrainState, dev: dict[str, float]) -> bo
         if run.main:
             _save_torch(run.best_path, {"epoch": state.epoch, "model": model_state(state.model),
                                         "optimizer": state.optimizer.state_dict()})
-    elif state.epoch <= state.sched.keep_lr_epochs:
+    elif state.sched.keeps_lr(state.epoch):
         return True  # kept: training goes on from it, though the best model stays the best epoch's
     elif run.config.reject_worse and state.sched.schedule == "newbob":
         best = _load_torch(run.best_path)

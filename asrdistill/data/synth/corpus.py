@@ -127,8 +127,7 @@ def generated_voice(seed: int, name: str, gender: str) -> str:
 
 def generated_voices(opts: "SynthOptions", speakers: list["Speaker"]) -> dict[str, str]:
     """Variant name -> variant file text of every generated voice among ``speakers``."""
-    return {s.voice.split("+", 1)[1]: generated_voice(opts.seed, s.voice.split("+", 1)[1], s.gender)
-            for s in speakers if s.generated}
+    return {s.variant: generated_voice(opts.seed, s.variant, s.gender) for s in speakers if s.generated}
 
 
 DONE_MARKER = ".done"
@@ -167,6 +166,11 @@ class Speaker:
     rate: float           # words per minute before the per-utterance jitter
     split: str
     generated: bool = False  # voice drawn by :func:`generated_voice`, not a bundled variant
+
+    @property
+    def variant(self) -> str:
+        """The espeak-ng voice variant (``f3`` of ``en-us+f3``)."""
+        return self.voice.split("+", 1)[1]
 
 
 @dataclass
@@ -313,8 +317,8 @@ def plan_utterances(opts: SynthOptions, speakers: list[Speaker], generator,
         budget = train_budget if spk.split == "train" else eval_budget
         limit = None if spk.split == "train" else opts.eval_utts_per_speaker
         if spk.generated:
-            budget = limit = opts.generated_utts_per_speaker
-            budget *= 3.0
+            limit = opts.generated_utts_per_speaker
+            budget = limit * 3.0
         while total < budget and (limit is None or i < limit):
             for _ in range(1000):
                 sent = generator.sentence(rng)
@@ -442,7 +446,7 @@ def render_utterance(spec: UtteranceSpec, opts: SynthOptions, lexicon: dict[str,
     generated speaker's utterance without one makes its own for the call.
     """
     if spec.speaker.generated and espeak_data is None:
-        with voices_data_dir(opts, [spec.speaker]) as path:
+        with voices_data_dir(generated_voices(opts, [spec.speaker])) as path:
             return render_utterance(spec, opts, lexicon, degrade, path)
     from scipy.signal import resample_poly
 
@@ -489,12 +493,11 @@ def render_utterance(spec: UtteranceSpec, opts: SynthOptions, lexicon: dict[str,
 
 
 @contextlib.contextmanager
-def voices_data_dir(opts: SynthOptions, speakers: list[Speaker]):
-    """An espeak-ng data directory with the generated voices of ``speakers`` (None if there are none),
-    in a short-lived temporary directory (espeak-ng keeps its data path in a small buffer)."""
+def voices_data_dir(variants: dict[str, str]):
+    """An espeak-ng data directory with the voice variants ``variants`` (:func:`generated_voices`; None if
+    there are none), in a short-lived temporary directory (espeak-ng keeps its data path in a small buffer)."""
     from asrdistill.lang.espeak import data_with_variants
 
-    variants = generated_voices(opts, speakers)
     if not variants:
         yield None
         return
@@ -619,7 +622,8 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     stack = contextlib.ExitStack()
     try:
-        espeak_data = stack.enter_context(voices_data_dir(opts, speakers))
+        voice_files = generated_voices(opts, speakers)
+        espeak_data = stack.enter_context(voices_data_dir(voice_files))
         jobs = [(s, opts, {w: lexicon[w] for w in s.words},
                  str(stage / "wav" / s.split / s.speaker.id / f"{s.utt}.wav"), espeak_data) for s in specs]
         results: dict[str, tuple[list[str], dict]] = {}
@@ -670,7 +674,7 @@ def prepare_synth(out_dir: str | os.PathLike, hours: float = 3.0, num_speakers: 
         (stage / "utterances.jsonl").write_text(
             "".join(json.dumps(results[s.utt][1], sort_keys=True) + "\n" for s in specs))
         (stage / "speakers.json").write_text(json.dumps([asdict(s) for s in speakers], indent=2) + "\n")
-        for name, text in generated_voices(opts, speakers).items():  # the generated voices, for the record
+        for name, text in voice_files.items():  # the generated voices, for the record
             (stage / "voices").mkdir(exist_ok=True)
             (stage / "voices" / name).write_text(text)
         total = sum(seconds.values())
