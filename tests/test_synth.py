@@ -144,6 +144,20 @@ def test_generated_test_speakers_have_adult_voices_of_their_own_on_top_of_the_ho
         text = voices[s.variant]
         assert all(lo <= f <= hi for n, f in formant_factors(text).items() if 1 <= n <= 5)
         assert text == generated_voice(0, s.variant, s.gender)
+    # every other setting is one of a bundled held-out voice of the same gender, and the settings do occur
+    from asrdistill.data.synth.corpus import held_out_variants
+    from asrdistill.lang.espeak import variant_settings, variant_text
+
+    many = generated_voices(SynthOptions(generated_test_speakers=40), make_speakers(
+        SynthOptions(generated_test_speakers=40)))
+    seen: set[str] = set()
+    for name, text in many.items():
+        gender = "f" if "gender female" in text else "m"
+        donors = [variant_settings(variant_text(v)) for v in held_out_variants(gender)]
+        for setting, lines in variant_settings(text).items():
+            assert any(d.get(setting) == lines for d in donors), (name, setting, lines)
+            seen.add(setting)
+    assert {"voicing", "flutter", "tone", "stressAdd", "consonants"} <= seen
     scale = {g: np.mean([np.mean([formant_factors(voices[s.variant])[n] for n in range(1, 6)])
                          for s in gen if s.gender == g]) for g in "fm"}
     assert scale["f"] > scale["m"] + 10  # female vocal tracts are shorter: higher formants

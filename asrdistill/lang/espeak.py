@@ -191,19 +191,23 @@ class Espeak:
         return words
 
 
-def variant_formant_factors(variant: str) -> dict[int, int]:
-    """Formant frequency factors (percent of the base voice's) of an espeak-ng voice variant, by formant
-    number, read from the bundled ``voices/!v/<variant>`` file (see :func:`formant_factors`)."""
+def variant_text(variant: str) -> str:
+    """The text of the bundled espeak-ng voice variant file ``voices/!v/<variant>``."""
     from pathlib import Path
 
     import espeakng_loader
 
     path = Path(espeakng_loader.get_data_path()) / "voices" / "!v" / variant
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        return path.read_text(encoding="utf-8", errors="replace")
     except OSError as err:
         raise ValueError(f"espeak-ng has no voice variant {variant!r} ({err})") from None
-    return formant_factors(text)
+
+
+def variant_formant_factors(variant: str) -> dict[int, int]:
+    """Formant frequency factors (percent of the base voice's) of an espeak-ng voice variant, by formant
+    number, read from the bundled ``voices/!v/<variant>`` file (see :func:`formant_factors`)."""
+    return formant_factors(variant_text(variant))
 
 
 def formant_factors(text: str) -> dict[int, int]:
@@ -215,6 +219,23 @@ def formant_factors(text: str) -> dict[int, int]:
         if len(words) >= 3 and words[0] == "formant" and words[1].isdigit():
             factors[int(words[1])] = int(words[2])
     return factors
+
+
+#: Settings of a variant file other than its name, gender, pitch and formants: how the voice is excited
+#: (voicing, breath, roughness, flutter, tone, echo, consonants) and how it stresses and intones.
+VOICE_SETTINGS = ("voicing", "breath", "breathw", "roughness", "flutter", "tone", "echo", "consonants",
+                  "intonation", "stressLength", "stressAdd", "stressAmp")
+
+
+def variant_settings(text: str) -> dict[str, list[str]]:
+    """The :data:`VOICE_SETTINGS` lines of a variant file's text, by keyword (comments dropped; a keyword
+    may have several lines: espeak-ng reads them in order)."""
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.split("//")[0].split()
+        if words and words[0] in VOICE_SETTINGS:
+            found.setdefault(words[0], []).append(" ".join(words))
+    return found
 
 
 def data_with_variants(dest: str, variants: dict[str, str]) -> str:

@@ -13,7 +13,7 @@ nj=2               # parallel jobs (processes)
 hours=1.5          # total corpus size in hours (train/dev/test split by speaker; dev and test are fixed by speakers x utts)
 num_speakers=40    # synthetic speakers: 16 train / 12 dev / 12 test (20 utterances each); the 12 held-out voices are
                    # unheard in train, each spoken by one dev and one test speaker
-generated_test_speakers=72  # more test speakers, each with a new adult voice drawn at random (on top of --hours):
+generated_test_speakers=144  # more test speakers, each with a new adult voice drawn at random (on top of --hours):
                    # 12 voices cannot measure a 1-point WER difference (README, "Measured")
 generated_utts=10  # sentences each generated test speaker reads, at most (more speakers, fewer utterances each)
 seed=0             # corpus seed: same seed and options give the same files

@@ -38,8 +38,8 @@ corpora hold out ~20% of the speakers per split), genders balanced. The held-out
 heard in training, and each of them speaks once in dev and once in test (two speakers with their own pitch,
 range and rate): dev and test are matched sets of the same unseen voices, so the choices made on dev meet
 the same kinds of voice on test, and each set has as many independent voices as the synthesizer offers.
-``generated_test_speakers`` adds test speakers with voices of their own drawn at random in the adult range
-(:func:`generated_voice`): 12 bundled voices are too few to measure a 1-point WER difference between
+``generated_test_speakers`` adds test speakers with voices of their own drawn at random in the adult range,
+with the other settings of the bundled held-out voices (:func:`generated_voice`): 12 bundled voices are too few to measure a 1-point WER difference between
 systems, and a voice heard once, in test only, is as unseen as a voice can be. Their audio comes on top of
 ``hours``.
 Dev/test sentences never occur in train. Dev and test speakers read ``eval_utts_per_speaker`` sentences each
@@ -103,15 +103,28 @@ def adult_voice(variant: str) -> bool:
 # jittered by +-5% around it and kept in ADULT_FORMANT_RANGE, random formant strengths and a pitch base and
 # range (Hz). The ranges are those of the bundled adult held-out voices' files (female F1-F5 95-135%, pitch
 # base 120-205 Hz; male 90-110%, 65-90 Hz), chosen from the voice files alone, before any system was
-# evaluated on a generated voice.
+# evaluated on a generated voice. Every other setting (voicing, breath, roughness, flutter, tone, echo,
+# consonants, intonation, stress; lang.espeak.VOICE_SETTINGS) is that of a bundled held-out voice of the same
+# gender drawn for that setting alone, so each setting is as common among generated voices as among the
+# bundled ones (a donor without it gives none). Voices with formants and pitch only were easier than every
+# bundled voice (test WER ~7-9 vs ~14-15 for the same systems, README "Measured"): most of what makes a
+# bundled voice hard lies in those settings.
 GENERATED_SCALE = {"f": (105.0, 122.0), "m": (92.0, 104.0)}
 GENERATED_PITCH_BASE = {"f": (135, 205), "m": (65, 92)}
 GENERATED_PITCH_RANGE = {"f": (45, 100), "m": (25, 50)}
 
 
+def held_out_variants(gender: str) -> tuple[str, ...]:
+    """The bundled voice variants of the dev/test speakers of a gender (see :func:`make_speakers`)."""
+    variants = FEMALE_VOICES if gender == "f" else MALE_VOICES
+    return variants[len(variants) - HELD_OUT_VOICES:]
+
+
 def generated_voice(seed: int, name: str, gender: str) -> str:
     """The text of an espeak-ng variant file for a new adult voice (see :data:`GENERATED_SCALE`), drawn by
     (seed, name): the same seed and name give the same voice."""
+    from asrdistill.lang.espeak import VOICE_SETTINGS, variant_settings, variant_text
+
     rng = utterance_rng(seed, f"voice:{name}")
     scale = rng.uniform(*GENERATED_SCALE[gender])
     base = int(rng.integers(GENERATED_PITCH_BASE[gender][0], GENERATED_PITCH_BASE[gender][1] + 1))
@@ -122,6 +135,12 @@ def generated_voice(seed: int, name: str, gender: str) -> str:
     for n in range(1, 6):
         factor = int(round(min(max(scale * rng.uniform(0.95, 1.05), lo), hi)))
         lines.append(f"formant {n} {factor} {int(rng.integers(85, 116))} 100")
+    # drawn after the formants and pitch, which are therefore those of the voices made before these settings
+    donors = held_out_variants(gender)
+    for setting in VOICE_SETTINGS:
+        donor = donors[int(rng.integers(len(donors)))]
+        taken = variant_settings(variant_text(donor)).get(setting, [])
+        lines += [f"{line}  // from {donor}" for line in taken]
     return "\n".join(lines) + "\n"
 
 
