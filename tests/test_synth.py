@@ -148,8 +148,8 @@ def test_generated_test_speakers_have_adult_voices_of_their_own_on_top_of_the_ho
     from asrdistill.data.synth.corpus import held_out_variants
     from asrdistill.lang.espeak import variant_settings, variant_text
 
-    many = generated_voices(SynthOptions(generated_test_speakers=40), make_speakers(
-        SynthOptions(generated_test_speakers=40)))
+    many_opts = SynthOptions(generated_test_speakers=144)  # the recipe's
+    many = generated_voices(many_opts, make_speakers(many_opts))
     seen: set[str] = set()
     for name, text in many.items():
         gender = "f" if "gender female" in text else "m"
@@ -158,6 +158,20 @@ def test_generated_test_speakers_have_adult_voices_of_their_own_on_top_of_the_ho
             assert any(d.get(setting) == lines for d in donors), (name, setting, lines)
             seen.add(setting)
     assert {"voicing", "flutter", "tone", "stressAdd", "consonants"} <= seen
+    # settings that only work together come from one voice: a sentence takes as long as with a bundled voice
+    # (one voice's stressLength with another's stressAdd drew utterances out to 45-60 s)
+    from asrdistill.data.synth.corpus import voices_data_dir
+    from asrdistill.lang.espeak import Espeak
+
+    def seconds(variant: str, data_path: str | None = None) -> float:
+        with Espeak(data_path=data_path) as es:
+            es.set_voice(f"en-us+{variant}")
+            es.set_parameters(rate=175, pitch=50, pitch_range=50)
+            return len(es.synthesize("the quick brown fox jumps over the lazy dog", seed=1).samples) / es.sample_rate
+
+    longest = max(seconds(v) for g in "fm" for v in held_out_variants(g))
+    with voices_data_dir(many) as data_path:
+        assert max(seconds(v, data_path) for v in many) < 1.25 * longest
     scale = {g: np.mean([np.mean([formant_factors(voices[s.variant])[n] for n in range(1, 6)])
                          for s in gen if s.gender == g]) for g in "fm"}
     assert scale["f"] > scale["m"] + 10  # female vocal tracts are shorter: higher formants
@@ -325,3 +339,12 @@ def test_finished_corpus_with_other_options_is_an_error(corpus: Path) -> None:
 
     with pytest.raises(UserFacingError, match="other options"):
         prepare_synth(corpus, nj=1, progress=False, **{**TINY, "hours": 0.05})
+
+
+def test_more_generated_voices_than_espeak_lists_are_a_clear_error() -> None:
+    from asrdistill.data.synth.corpus import generated_voices, voices_data_dir
+
+    opts = SynthOptions(generated_test_speakers=200)
+    with pytest.raises(UserFacingError, match="lists at most 349"):
+        with voices_data_dir(generated_voices(opts, make_speakers(opts))):
+            pass

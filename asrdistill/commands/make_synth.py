@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--generated-test-speakers", type=int,
                    help="extra test speakers, each with a new voice of its own drawn at random in the adult range "
                         "(the bundled espeak-ng has only 12 adult voices to hold out); their audio comes on top of "
-                        "--hours (default 0)")
+                        "--hours (default 0; at most 180: espeak-ng lists at most 349 voices)")
     p.add_argument("--generated-utts-per-speaker", type=int,
                    help="sentences each generated test speaker reads, at most (default 10; as for dev/test "
                         "speakers, planning at ~3 s a sentence can stop a slow speaker one short)")

@@ -221,10 +221,14 @@ def formant_factors(text: str) -> dict[int, int]:
     return factors
 
 
-#: Settings of a variant file other than its name, gender, pitch and formants: how the voice is excited
-#: (voicing, breath, roughness, flutter, tone, echo, consonants) and how it stresses and intones.
-VOICE_SETTINGS = ("voicing", "breath", "breathw", "roughness", "flutter", "tone", "echo", "consonants",
-                  "intonation", "stressLength", "stressAdd", "stressAmp")
+#: Settings of a variant file other than its name, gender, pitch and formants, in groups that only work
+#: together: how the voice is excited (voicing, breath, roughness, flutter, tone, echo, consonants) and how it
+#: stresses and intones. The stress settings are one group: a syllable's length is stressLength plus
+#: stressAdd, and one voice's short stressLength with another's negative stressAdd makes espeak-ng draw each
+#: syllable out for seconds (measured: 45-60 s utterances).
+VOICE_SETTING_GROUPS = (("voicing",), ("breath", "breathw"), ("roughness",), ("flutter",), ("tone",), ("echo",),
+                        ("consonants",), ("intonation",), ("stressLength", "stressAdd", "stressAmp"))
+VOICE_SETTINGS = tuple(k for group in VOICE_SETTING_GROUPS for k in group)
 
 
 def variant_settings(text: str) -> dict[str, list[str]]:
@@ -238,13 +242,19 @@ def variant_settings(text: str) -> dict[str, list[str]]:
     return found
 
 
-def data_with_variants(dest: str, variants: dict[str, str]) -> str:
+#: espeak-ng lists at most this many voices (language files and variants; its N_VOICES_LIST - 1) and warns for
+#: each one past it, once per voice lookup.
+MAX_LISTED_VOICES = 349
+
+
+def data_with_variants(dest: str, variants: dict[str, str], keep: tuple[str, ...] | None = None) -> str:
     """Make ``dest`` an espeak-ng data directory that is the bundled one plus the voice variants
     ``variants`` (file name -> text of a variant file), and return its path.
 
     Every entry of the bundled directory is linked, not copied; ``voices/!v/`` is a directory of links to
-    the bundled variants and the new files. A name that is already a bundled variant is an error. Keep
-    ``dest`` short: espeak-ng keeps its data path in a fixed-size buffer.
+    the bundled variants (only those named in ``keep`` when given) and the new files. A name that is already a
+    bundled variant is an error, and so are more voices than espeak-ng lists (:data:`MAX_LISTED_VOICES`).
+    Keep ``dest`` short: espeak-ng keeps its data path in a fixed-size buffer.
     """
     import os
     from pathlib import Path
@@ -252,6 +262,15 @@ def data_with_variants(dest: str, variants: dict[str, str]) -> str:
     import espeakng_loader
 
     src, out = Path(espeakng_loader.get_data_path()), Path(dest)
+    bundled = [e for e in (src / "voices" / "!v").iterdir() if keep is None or e.name in keep]
+    if keep is not None and len(bundled) != len(set(keep)):
+        missing = sorted(set(keep) - {e.name for e in bundled})
+        raise ValueError(f"espeak-ng has no voice variant(s) {', '.join(missing)}")
+    languages = sum(1 for f in (src / "lang").rglob("*") if f.is_file())
+    listed = languages + len(bundled) + len(variants)
+    if listed > MAX_LISTED_VOICES:
+        raise ValueError(f"{len(variants)} new voice variants make {listed} voices with the {languages} languages "
+                         f"and {len(bundled)} bundled variants; espeak-ng lists at most {MAX_LISTED_VOICES}")
     out.mkdir(parents=True, exist_ok=True)
     for entry in src.iterdir():
         if entry.name != "voices":
@@ -262,7 +281,7 @@ def data_with_variants(dest: str, variants: dict[str, str]) -> str:
             os.symlink(entry, out / "voices" / entry.name)
     vdir = out / "voices" / "!v"
     vdir.mkdir()
-    for entry in (src / "voices" / "!v").iterdir():
+    for entry in bundled:
         os.symlink(entry, vdir / entry.name)
     for name, text in variants.items():
         if (vdir / name).exists() or "/" in name or not name:

@@ -104,9 +104,9 @@ def adult_voice(variant: str) -> bool:
 # range (Hz). The ranges are those of the bundled adult held-out voices' files (female F1-F5 95-135%, pitch
 # base 120-205 Hz; male 90-110%, 65-90 Hz), chosen from the voice files alone, before any system was
 # evaluated on a generated voice. Every other setting (voicing, breath, roughness, flutter, tone, echo,
-# consonants, intonation, stress; lang.espeak.VOICE_SETTINGS) is that of a bundled held-out voice of the same
-# gender drawn for that setting alone, so each setting is as common among generated voices as among the
-# bundled ones (a donor without it gives none). Voices with formants and pitch only were easier than every
+# consonants, intonation, stress; lang.espeak.VOICE_SETTING_GROUPS) is that of a bundled held-out voice of the
+# same gender drawn for that setting (or group of settings that only work together) alone, so each setting is
+# as common among generated voices as among the bundled ones (a donor without it gives none). Voices with formants and pitch only were easier than every
 # bundled voice (test WER ~7-9 vs ~14-15 for the same systems, README "Measured"): most of what makes a
 # bundled voice hard lies in those settings.
 GENERATED_SCALE = {"f": (105.0, 122.0), "m": (92.0, 104.0)}
@@ -123,7 +123,7 @@ def held_out_variants(gender: str) -> tuple[str, ...]:
 def generated_voice(seed: int, name: str, gender: str) -> str:
     """The text of an espeak-ng variant file for a new adult voice (see :data:`GENERATED_SCALE`), drawn by
     (seed, name): the same seed and name give the same voice."""
-    from asrdistill.lang.espeak import VOICE_SETTINGS, variant_settings, variant_text
+    from asrdistill.lang.espeak import VOICE_SETTING_GROUPS, variant_settings, variant_text
 
     rng = utterance_rng(seed, f"voice:{name}")
     scale = rng.uniform(*GENERATED_SCALE[gender])
@@ -137,10 +137,10 @@ def generated_voice(seed: int, name: str, gender: str) -> str:
         lines.append(f"formant {n} {factor} {int(rng.integers(85, 116))} 100")
     # drawn after the formants and pitch, which are therefore those of the voices made before these settings
     donors = held_out_variants(gender)
-    for setting in VOICE_SETTINGS:
+    for group in VOICE_SETTING_GROUPS:
         donor = donors[int(rng.integers(len(donors)))]
-        taken = variant_settings(variant_text(donor)).get(setting, [])
-        lines += [f"{line}  // from {donor}" for line in taken]
+        settings = variant_settings(variant_text(donor))
+        lines += [f"{line}  // from {donor}" for setting in group for line in settings.get(setting, [])]
     return "\n".join(lines) + "\n"
 
 
@@ -514,7 +514,9 @@ def render_utterance(spec: UtteranceSpec, opts: SynthOptions, lexicon: dict[str,
 @contextlib.contextmanager
 def voices_data_dir(variants: dict[str, str]):
     """An espeak-ng data directory with the voice variants ``variants`` (:func:`generated_voices`; None if
-    there are none), in a short-lived temporary directory (espeak-ng keeps its data path in a small buffer)."""
+    there are none) and, of the bundled variants, those of :data:`FEMALE_VOICES` and :data:`MALE_VOICES` only
+    (espeak-ng lists at most 349 voices, 141 of them languages), in a short-lived temporary directory
+    (espeak-ng keeps its data path in a small buffer)."""
     from asrdistill.lang.espeak import data_with_variants
 
     if not variants:
@@ -522,7 +524,11 @@ def voices_data_dir(variants: dict[str, str]):
         return
     tmp = tempfile.mkdtemp(prefix="espeak.")
     try:
-        yield data_with_variants(os.path.join(tmp, "d"), variants)
+        try:
+            path = data_with_variants(os.path.join(tmp, "d"), variants, keep=FEMALE_VOICES + MALE_VOICES)
+        except ValueError as err:
+            raise UserFacingError(f"generated test speakers: {err}") from None
+        yield path
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
