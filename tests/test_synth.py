@@ -144,34 +144,6 @@ def test_generated_test_speakers_have_adult_voices_of_their_own_on_top_of_the_ho
         text = voices[s.variant]
         assert all(lo <= f <= hi for n, f in formant_factors(text).items() if 1 <= n <= 5)
         assert text == generated_voice(0, s.variant, s.gender)
-    # every other setting is one of a bundled held-out voice of the same gender, and the settings do occur
-    from asrdistill.data.synth.corpus import held_out_variants
-    from asrdistill.lang.espeak import variant_settings, variant_text
-
-    many_opts = SynthOptions(generated_test_speakers=144)  # the recipe's
-    many = generated_voices(many_opts, make_speakers(many_opts))
-    seen: set[str] = set()
-    for name, text in many.items():
-        gender = "f" if "gender female" in text else "m"
-        donors = [variant_settings(variant_text(v)) for v in held_out_variants(gender)]
-        for setting, lines in variant_settings(text).items():
-            assert any(d.get(setting) == lines for d in donors), (name, setting, lines)
-            seen.add(setting)
-    assert {"voicing", "flutter", "tone", "stressAdd", "consonants"} <= seen
-    # settings that only work together come from one voice: a sentence takes as long as with a bundled voice
-    # (one voice's stressLength with another's stressAdd drew utterances out to 45-60 s)
-    from asrdistill.data.synth.corpus import voices_data_dir
-    from asrdistill.lang.espeak import Espeak
-
-    def seconds(variant: str, data_path: str | None = None) -> float:
-        with Espeak(data_path=data_path) as es:
-            es.set_voice(f"en-us+{variant}")
-            es.set_parameters(rate=175, pitch=50, pitch_range=50)
-            return len(es.synthesize("the quick brown fox jumps over the lazy dog", seed=1).samples) / es.sample_rate
-
-    longest = max(seconds(v) for g in "fm" for v in held_out_variants(g))
-    with voices_data_dir(many) as data_path:
-        assert max(seconds(v, data_path) for v in many) < 1.25 * longest
     scale = {g: np.mean([np.mean([formant_factors(voices[s.variant])[n] for n in range(1, 6)])
                          for s in gen if s.gender == g]) for g in "fm"}
     assert scale["f"] > scale["m"] + 10  # female vocal tracts are shorter: higher formants
@@ -187,6 +159,35 @@ def test_generated_test_speakers_have_adult_voices_of_their_own_on_top_of_the_ho
     assert len(extra) == 4 * 3
     train_text = {u.spoken for u in more if u.split == "train"}
     assert not train_text & {u.spoken for u in extra}
+
+
+def test_generated_voices_take_whole_settings_of_bundled_voices() -> None:
+    from asrdistill.data.synth.corpus import generated_voices, held_out_variants, voices_data_dir
+    from asrdistill.lang.espeak import Espeak, variant_settings, variant_text
+
+    opts = SynthOptions(generated_test_speakers=144)  # the recipe's
+    many = generated_voices(opts, make_speakers(opts))
+    # every setting besides formants and pitch is one of a bundled held-out voice of the same gender
+    seen: set[str] = set()
+    for name, text in many.items():
+        gender = "f" if "gender female" in text else "m"
+        donors = [variant_settings(variant_text(v)) for v in held_out_variants(gender)]
+        for setting, lines in variant_settings(text).items():
+            assert any(d.get(setting) == lines for d in donors), (name, setting, lines)
+            seen.add(setting)
+    assert {"voicing", "flutter", "tone", "stressAdd", "consonants"} <= seen
+
+    # settings that only work together come from one voice: a sentence takes about as long as with a bundled
+    # voice (one voice's stressLength with another's stressAdd drew utterances out to 45-60 s)
+    def seconds(variant: str, data_path: str | None = None) -> float:
+        with Espeak(data_path=data_path) as es:
+            es.set_voice(f"en-us+{variant}")
+            es.set_parameters(rate=175, pitch=50, pitch_range=50)
+            return len(es.synthesize("the quick brown fox jumps over the lazy dog", seed=1).samples) / es.sample_rate
+
+    longest = max(seconds(v) for g in "fm" for v in held_out_variants(g))
+    with voices_data_dir(many) as data_path:
+        assert max(seconds(v, data_path) for v in many) < 1.25 * longest
 
 
 def test_a_generated_voice_is_heard_and_an_unknown_variant_is_an_error() -> None:

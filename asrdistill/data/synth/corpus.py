@@ -39,9 +39,9 @@ heard in training, and each of them speaks once in dev and once in test (two spe
 range and rate): dev and test are matched sets of the same unseen voices, so the choices made on dev meet
 the same kinds of voice on test, and each set has as many independent voices as the synthesizer offers.
 ``generated_test_speakers`` adds test speakers with voices of their own drawn at random in the adult range,
-with the other settings of the bundled held-out voices (:func:`generated_voice`): 12 bundled voices are too few to measure a 1-point WER difference between
-systems, and a voice heard once, in test only, is as unseen as a voice can be. Their audio comes on top of
-``hours``.
+with the other settings of the bundled held-out voices (:func:`generated_voice`): 12 bundled voices are too
+few to measure a 1-point WER difference between systems, and a voice heard once, in test only, is as unseen
+as a voice can be. Their audio comes on top of ``hours``.
 Dev/test sentences never occur in train. Dev and test speakers read ``eval_utts_per_speaker`` sentences each
 (more speakers, fewer utterances). The lexicon has each word's citation form plus the pronunciation variants
 spoken in the training split only.
@@ -106,9 +106,9 @@ def adult_voice(variant: str) -> bool:
 # evaluated on a generated voice. Every other setting (voicing, breath, roughness, flutter, tone, echo,
 # consonants, intonation, stress; lang.espeak.VOICE_SETTING_GROUPS) is that of a bundled held-out voice of the
 # same gender drawn for that setting (or group of settings that only work together) alone, so each setting is
-# as common among generated voices as among the bundled ones (a donor without it gives none). Voices with formants and pitch only were easier than every
-# bundled voice (test WER ~7-9 vs ~14-15 for the same systems, README "Measured"): most of what makes a
-# bundled voice hard lies in those settings.
+# as common among generated voices as among the bundled ones (a donor without it gives none). Voices with
+# formants and pitch only were easier than every bundled voice (test WER ~7-9 vs ~14-15 for the same systems);
+# with these settings they are less so (~8-10), README "Measured".
 GENERATED_SCALE = {"f": (105.0, 122.0), "m": (92.0, 104.0)}
 GENERATED_PITCH_BASE = {"f": (135, 205), "m": (65, 92)}
 GENERATED_PITCH_RANGE = {"f": (45, 100), "m": (25, 50)}
