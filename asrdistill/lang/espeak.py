@@ -16,6 +16,7 @@ unknown one).
 from __future__ import annotations
 
 import ctypes
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -191,8 +192,10 @@ class Espeak:
         return words
 
 
+@functools.lru_cache(maxsize=None)
 def variant_text(variant: str) -> str:
-    """The text of the bundled espeak-ng voice variant file ``voices/!v/<variant>``."""
+    """The text of the bundled espeak-ng voice variant file ``voices/!v/<variant>`` (read once: every generated
+    voice reads its donors' files)."""
     from pathlib import Path
 
     import espeakng_loader

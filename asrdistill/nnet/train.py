@@ -13,8 +13,9 @@ improvement of the best dev CE is then ``impr``. Once ``impr < start_halving_imp
 ``start_halving_epoch``, after that epoch at the latest) the learning rate is halved after every further
 epoch; once halving and ``impr < end_halving_impr`` training stops (not before ``min_epochs``), and always
 after ``max_epochs``. The first ``keep_lr_epochs`` epochs (Kaldi's ``keep_lr_iters``) keep the learning rate
-and are never rejected: training goes on from them, and the best-dev model is still the one kept. ``schedule="constant"`` keeps the learning rate fixed. ``early_stop_patience``
-additionally stops after that many epochs without a new best dev CE. The model kept is always the
+and are never rejected: training goes on from them, and the best-dev model is still the one kept.
+``schedule="constant"`` keeps the learning rate fixed. ``early_stop_patience`` additionally stops after that
+many epochs without a new best dev CE. The model kept is always the
 best-dev one. Guards: a non-finite training loss or dev CE, or a run in which no epoch improves on the
 initial model, is an error that writes no ``final.mdl``; so is resuming a checkpoint of another architecture.
 

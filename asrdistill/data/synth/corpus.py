@@ -279,8 +279,8 @@ def make_speakers(opts: SynthOptions) -> list[Speaker]:
     test_ids = held[:n_test]
     dev_ids = held[n_test:]
     voice: dict[str, str] = {}
-    for ids, variants in ((female, FEMALE_VOICES), (male, MALE_VOICES)):
-        own = variants[len(variants) - HELD_OUT_VOICES:]
+    for ids, gender, variants in ((female, "f", FEMALE_VOICES), (male, "m", MALE_VOICES)):
+        own = held_out_variants(gender)
         for split_ids in (dev_ids, test_ids):
             here = [s for s in ids if s in split_ids]
             if len(here) > HELD_OUT_VOICES:
@@ -288,7 +288,7 @@ def make_speakers(opts: SynthOptions) -> list[Speaker]:
                                       f"than the {HELD_OUT_VOICES} held-out voice variants there are")
             for k, spk in enumerate(here):
                 voice[spk] = own[-1 - k]
-        shared = variants[:len(variants) - HELD_OUT_VOICES]
+        shared = variants[:len(variants) - len(own)]
         for k, spk in enumerate(s for s in ids if s not in held):
             voice[spk] = shared[k % len(shared)]
     # generated test speakers continue each gender's numbering, half female; each has a voice of its own
